@@ -96,3 +96,23 @@ def kinematic_chain(joint, parents):
     chain.append(joint)
     joint = parents[joint]
   return tuple(chain)
+
+# ---- parameter layouts ------------------------------------------------------------------
+# The pose parameters of each family, in the order they fill the kinematic joints,
+# with how many joints each one covers (smplx library names; axis-angle, 3 per joint).
+
+POSE_PARTS = {
+    'smpl': (('global_orient', 1), ('body_pose', 23)),
+    'smplx': (('global_orient', 1), ('body_pose', 21), ('jaw_pose', 1), ('leye_pose', 1),
+              ('reye_pose', 1), ('left_hand_pose', 15), ('right_hand_pose', 15)),
+    'mano': (('global_orient', 1), ('hand_pose', 15)),
+    'flame': (('global_orient', 1), ('neck_pose', 1), ('jaw_pose', 1), ('leye_pose', 1),
+              ('reye_pose', 1)),
+}
+# Hand pose parameters that may be given as PCA coefficients.
+HAND_POSE_PARTS = {'smpl': (), 'smplx': ('left_hand_pose', 'right_hand_pose'),
+                   'mano': ('hand_pose',), 'flame': ()}
+HAS_EXPRESSION = {'smpl': False, 'smplx': True, 'mano': False, 'flame': True}
+# The smplx library's shape / expression split when a file carries the full spaces.
+SHAPE_SPACE_DIM = {'smpl': 300, 'smplx': 300, 'mano': 10, 'flame': 300}
+EXPRESSION_SPACE_DIM = {'smplx': 100, 'flame': 100}
