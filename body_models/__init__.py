@@ -1,11 +1,25 @@
 """Pure-JAX SMPL, SMPL-X, MANO and FLAME body models.
 
     import body_models
-    model = body_models.load('models/smplx/SMPLX_NEUTRAL.npz')
-    out = model(body_pose=pose, betas=betas)      # out.vertices (B, V, 3), out.joints (B, J, 3)
+    model = body_models.load('models/smplx/SMPLX_NEUTRAL.npz')   # or a folder + family
+    out = model(body_pose=pose, betas=betas)      # out.vertices (B, V, 3), out.joints (B, K, 3)
 
-Depends only on jax and numpy (scipy is optional).
+`model` is a pytree: pass it to `jax.jit`, `jax.vmap`, `jax.grad` like any array.
+Depends only on jax and numpy (scipy is optional). Submodules: `rotations`,
+`skeletons` (joint names, trees), `io` (official file readers), `vposer`,
+`synthetic` (procedural stand-in models in the official file layouts).
 """
 
+from body_models import io
 from body_models import rotations
 from body_models import skeletons
+from body_models.create import from_arrays
+from body_models.create import load
+from body_models.io import ModelFileError
+from body_models.model import BodyModel
+from body_models.model import Output
+from body_models.model import forward
+from body_models.model import forward_rotmats
+
+__all__ = ['BodyModel', 'Output', 'ModelFileError', 'forward', 'forward_rotmats',
+           'from_arrays', 'load', 'io', 'rotations', 'skeletons']
