@@ -1,7 +1,7 @@
 """Tests of body_models/synthetic (procedural stand-in model files).
 
-The files are written once per session to a temporary folder (about 400 MB,
-removed at the end) and read back both with the smplx library and directly.
+The files are written once per session (about 400 MB; conftest's shared
+`model_dir` when there is one) and read back with the smplx library and directly.
 """
 
 import io
@@ -9,7 +9,6 @@ import os
 import pickle
 import subprocess
 import sys
-import tempfile
 import zipfile
 
 import numpy as np
@@ -26,10 +25,14 @@ NUM_SHAPE = {'smpl': 10, 'smplx': 20, 'mano': 10, 'flame': 20}
 
 
 @pytest.fixture(scope='session')
-def model_dir():
-  with tempfile.TemporaryDirectory(prefix='synthetic_models_') as out:
-    synthetic.write_all(out)
-    yield out
+def models(request, tmp_path_factory):
+  """The stand-in model root: the suite's shared `model_dir` when conftest has one."""
+  try:
+    return str(request.getfixturevalue('model_dir'))
+  except pytest.FixtureLookupError:
+    out = tmp_path_factory.mktemp('synthetic_models')
+    synthetic.write_all(str(out))
+    return str(out)
 
 
 @pytest.fixture(scope='session')
@@ -56,11 +59,11 @@ SMPLX_CASES = {
 
 
 @pytest.mark.parametrize('case', sorted(SMPLX_CASES))
-def test_smplx_library_reads_files(model_dir, case):
+def test_smplx_library_reads_files(models, case):
   torch = pytest.importorskip('torch')
   smplx = pytest.importorskip('smplx')
   kwargs, num_verts, num_joints = SMPLX_CASES[case]
-  model = smplx.create(model_dir, gender='neutral', **kwargs)
+  model = smplx.create(models, gender='neutral', **kwargs)
   with torch.no_grad():
     out = model()
   assert out.vertices.shape == (1, num_verts, 3)
@@ -68,29 +71,29 @@ def test_smplx_library_reads_files(model_dir, case):
   assert torch.isfinite(out.vertices).all() and torch.isfinite(out.joints).all()
 
 
-def test_written_layout(model_dir):
+def test_written_layout(models):
   expected = ['smpl/SMPL_NEUTRAL.pkl', 'smplx/SMPLX_NEUTRAL.npz', 'smplx/SMPLX_NEUTRAL.pkl',
               'mano/MANO_RIGHT.pkl', 'mano/MANO_LEFT.pkl', 'flame/FLAME_NEUTRAL.pkl',
               'flame/generic_model.pkl', 'flame/flame_static_embedding.pkl',
               'flame/flame_dynamic_embedding.npy']
   for name in expected:
-    assert os.path.isfile(os.path.join(model_dir, name)), name
-  leftovers = [n for _, _, names in os.walk(model_dir) for n in names if '.tmp-' in n]
+    assert os.path.isfile(os.path.join(models, name)), name
+  leftovers = [n for _, _, names in os.walk(models) for n in names if '.tmp-' in n]
   assert not leftovers
   scipy_sparse = pytest.importorskip('scipy.sparse')
-  smpl = _load_pickle(os.path.join(model_dir, 'smpl/SMPL_NEUTRAL.pkl'))
+  smpl = _load_pickle(os.path.join(models, 'smpl/SMPL_NEUTRAL.pkl'))
   assert scipy_sparse.issparse(smpl['J_regressor'])
   assert smpl['bs_style'] == 'lbs' and smpl['bs_type'] == 'lrotmin'
   assert smpl['kintree_table'][0, 0] == 4294967295
   np.testing.assert_array_equal(smpl['kintree_table'][1], np.arange(24))
-  npz = np.load(os.path.join(model_dir, 'smplx/SMPLX_NEUTRAL.npz'))
+  npz = np.load(os.path.join(models, 'smplx/SMPLX_NEUTRAL.npz'))
   assert npz['J_regressor'].shape == (55, 10475)
-  with open(os.path.join(model_dir, 'flame/FLAME_NEUTRAL.pkl'), 'rb') as a, \
-      open(os.path.join(model_dir, 'flame/generic_model.pkl'), 'rb') as b:
+  with open(os.path.join(models, 'flame/FLAME_NEUTRAL.pkl'), 'rb') as a, \
+      open(os.path.join(models, 'flame/generic_model.pkl'), 'rb') as b:
     assert a.read() == b.read()
-  static = _load_pickle(os.path.join(model_dir, 'flame/flame_static_embedding.pkl'))
+  static = _load_pickle(os.path.join(models, 'flame/flame_static_embedding.pkl'))
   assert static['lmk_face_idx'].shape == (51,) and static['lmk_b_coords'].shape == (51, 3)
-  dynamic = np.load(os.path.join(model_dir, 'flame/flame_dynamic_embedding.npy'),
+  dynamic = np.load(os.path.join(models, 'flame/flame_dynamic_embedding.npy'),
                     allow_pickle=True, encoding='latin1')[()]
   assert dynamic['lmk_face_idx'].shape == (79, 17)
   assert dynamic['lmk_b_coords'].shape == (79, 17, 3)
@@ -142,8 +145,8 @@ def test_joint_regressor(arrays, family):
   assert err.max() < 1e-3
 
 
-def test_regressor_in_pickle_matches(model_dir, arrays):
-  mano = _load_pickle(os.path.join(model_dir, 'mano/MANO_RIGHT.pkl'))
+def test_regressor_in_pickle_matches(models, arrays):
+  mano = _load_pickle(os.path.join(models, 'mano/MANO_RIGHT.pkl'))
   reg = mano['J_regressor']
   reg = reg.toarray() if hasattr(reg, 'toarray') else reg
   np.testing.assert_array_equal(reg, arrays['mano']['J_regressor'])
@@ -327,21 +330,21 @@ def test_hand_pca(arrays):
   assert np.all(first[:12, 2] > 0)
 
 
-def test_left_mano_is_the_mirror(model_dir):
-  right = _load_pickle(os.path.join(model_dir, 'mano/MANO_RIGHT.pkl'))
-  left = _load_pickle(os.path.join(model_dir, 'mano/MANO_LEFT.pkl'))
+def test_left_mano_is_the_mirror(models):
+  right = _load_pickle(os.path.join(models, 'mano/MANO_RIGHT.pkl'))
+  left = _load_pickle(os.path.join(models, 'mano/MANO_LEFT.pkl'))
   np.testing.assert_array_equal(left['v_template'], right['v_template'] * [-1, 1, 1])
   np.testing.assert_array_equal(left['f'], right['f'][:, ::-1])
   np.testing.assert_array_equal(left['hands_components'],
                                 shapes.mirror_hand_pose(right['hands_components']))
 
 
-def test_mirrored_pose_gives_mirrored_hand(model_dir):
+def test_mirrored_pose_gives_mirrored_hand(models):
   torch = pytest.importorskip('torch')
   smplx = pytest.importorskip('smplx')
   kw = dict(model_type='mano', use_pca=False, flat_hand_mean=True, dtype=torch.float64)
-  right = smplx.create(model_dir, is_rhand=True, **kw)
-  left = smplx.create(model_dir, is_rhand=False, **kw)
+  right = smplx.create(models, is_rhand=True, **kw)
+  left = smplx.create(models, is_rhand=False, **kw)
   rng = np.random.default_rng(3)
   pose = rng.normal(0, 0.4, (2, 45))
   orient = rng.normal(0, 0.4, (2, 3))

@@ -3,7 +3,7 @@
 A direction is a (V, 3) offset field per unit coefficient. The first ten of each
 space are designed (height, girth, limb length, ...; mouth open, smile, ...); any
 further ones are smooth random fields (sums of sinusoids of the rest position).
-Each space is orthogonalised in order (Gram-Schmidt by QR, so direction k keeps its
+Each space is orthogonalised in order (Gram-Schmidt, so direction k keeps its
 meaning minus what earlier ones explain) and scaled so that its largest vertex
 offset per unit coefficient decreases with k, like a PCA basis: coefficients in
 [-3, 3] keep a plausible body (at most a few centimetres per coefficient).
@@ -37,12 +37,14 @@ def orthogonal_basis(fields, sizes):
     (V, 3, S) directions.
   """
   a = np.stack([f.reshape(-1) for f in fields], 1)
-  _, r = np.linalg.qr(a)
-  # Q = A R^-1 rather than QR's own Q: vertices that every field leaves still
-  # (zero rows of A) stay exactly still, e.g. expressions off the face.
-  q = np.linalg.solve(r.T, a.T).T
-  # Keep each designed direction's sign: positive coefficient = designed meaning.
-  q *= np.where(np.diag(r) < 0, -1.0, 1.0)[None]
+  # Gram-Schmidt in order is A = Q R with R the Cholesky factor of A^T A; then
+  # Q = A R^-1. Two matrix products instead of a Householder QR (several times
+  # faster for 400 directions), and vertices that every field leaves still (zero
+  # rows of A) stay exactly still, e.g. expressions off the face. R's diagonal is
+  # positive, so each direction keeps its designed sign.
+  gram = a.T @ a
+  lower = np.linalg.cholesky(gram + 1e-12 * np.trace(gram) / len(gram) * np.eye(len(gram)))
+  q = a @ np.linalg.inv(lower).T
   q = q.reshape(fields[0].shape[0], 3, len(fields))
   largest = np.sqrt(np.sum(q * q, 1)).max(0)
   return q * (np.asarray(sizes) / largest)[None, None]
