@@ -57,20 +57,28 @@ def rigid_transforms(rotmats, joints, parents, levels=None):
   Returns:
     world_rot: (N, J, 3, 3) global rotation of each joint.
     world_pos: (N, J, 3) posed joint locations.
+
+  One batched product per tree level. Per-joint results are kept in Python lists and
+  stacked once at the end: scatter updates (`.at[].set`) would need an explicit output
+  sharding when the batch is sharded over a device mesh.
   """
   levels = levels or tree_levels(parents)
-  parents_arr = jnp.asarray([max(p, 0) for p in parents])
-  rel = joints - joints[:, parents_arr] * jnp.asarray([p >= 0 for p in parents])[:, None]
-  world_rot = rotmats
-  world_pos = rel
+  parent_ids = [max(p, 0) for p in parents]
+  is_child = jnp.asarray([p >= 0 for p in parents], joints.dtype)[:, None]
+  rel = joints - joints[:, parent_ids] * is_child
+  rot = [None] * len(parents)
+  pos = [None] * len(parents)
+  for j in levels[0]:
+    rot[j], pos[j] = rotmats[:, j], rel[:, j]
   for level in levels[1:]:
-    idx = jnp.asarray(level)
-    par = parents_arr[idx]
-    parent_rot = world_rot[:, par]
-    world_pos = world_pos.at[:, idx].set(
-        jnp.einsum('njab,njb->nja', parent_rot, rel[:, idx]) + world_pos[:, par])
-    world_rot = world_rot.at[:, idx].set(parent_rot @ rotmats[:, idx])
-  return world_rot, world_pos
+    idx = list(level)
+    parent_rot = jnp.stack([rot[parents[j]] for j in idx], axis=1)     # (N, L, 3, 3)
+    parent_pos = jnp.stack([pos[parents[j]] for j in idx], axis=1)     # (N, L, 3)
+    level_rot = parent_rot @ rotmats[:, idx]
+    level_pos = jnp.einsum('nlab,nlb->nla', parent_rot, rel[:, idx]) + parent_pos
+    for k, j in enumerate(idx):
+      rot[j], pos[j] = level_rot[:, k], level_pos[:, k]
+  return jnp.stack(rot, axis=1), jnp.stack(pos, axis=1)
 
 
 def skinning_transforms(world_rot, world_pos, joints):
@@ -128,7 +136,8 @@ def _skin_bwd(res, d_out):
                         axis=2).reshape(n * 12, -1)               # (N*12, V)
   d_transforms = (d_blended @ weights).reshape(n, 12, j).transpose(0, 2, 1)
   per_joint = transforms.reshape(n, j, 12).transpose(0, 2, 1).reshape(n * 12, j)
-  d_weights = d_blended.T @ per_joint
+  # A sum over the batch: under explicit sharding the result takes the weights' sharding.
+  d_weights = jnp.matmul(d_blended.T, per_joint, out_sharding=jax.typeof(weights).sharding)
   return d_points, d_weights, d_transforms.reshape(transforms.shape)
 
 

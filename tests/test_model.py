@@ -1,0 +1,178 @@
+"""BodyModel behaviour: closed-form geometry, batching, and JAX transformations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from scipy.spatial.transform import Rotation
+
+import body_models
+from body_models import skeletons
+
+
+@pytest.fixture(scope='module')
+def smpl(model_dir):
+  return body_models.load(model_dir, 'smpl')
+
+
+@pytest.fixture(scope='module')
+def smplx_model(model_dir):
+  return body_models.load(model_dir, 'smplx', use_face_contour=True)
+
+
+def test_rest_pose_is_the_template(smpl):
+  out = smpl()
+  assert out.vertices.shape == (6890, 3)   # no parameters: no batch axis
+  np.testing.assert_allclose(out.vertices, smpl.v_template, atol=1e-6)
+  np.testing.assert_allclose(out.joints[:24], smpl.J_regressor @ smpl.v_template, atol=1e-5)
+  np.testing.assert_allclose(out.joints[24:], smpl.v_template[smpl.extra_vertex_ids],
+                             atol=1e-6)
+  np.testing.assert_allclose(out.global_rotations, np.broadcast_to(np.eye(3), (24, 3, 3)),
+                             atol=1e-6)
+
+
+def test_global_orient_rotates_rigidly_about_the_root(smpl):
+  """With only a root rotation R and translation t: v' = R (v - j0) + j0 + t."""
+  aa = np.array([0.3, -1.2, 0.5])
+  transl = np.array([0.1, -0.2, 2.0])
+  out = smpl(global_orient=aa[None], transl=transl[None])
+  rot = Rotation.from_rotvec(aa).as_matrix()
+  v, j0 = np.asarray(smpl.v_template), np.asarray(smpl.J_regressor @ smpl.v_template)[0]
+  np.testing.assert_allclose(out.vertices[0], (v - j0) @ rot.T + j0 + transl, atol=1e-5)
+
+
+def test_bending_one_joint_moves_only_its_subtree(smpl):
+  """An elbow bend leaves every joint outside the forearm's subtree where it was."""
+  elbow = skeletons.SMPL_JOINTS.index('left_elbow')
+  pose = np.zeros((1, 69))
+  pose[0, 3 * (elbow - 1) + 2] = 1.0
+  out = smpl(body_pose=pose)
+  rest = smpl(body_pose=np.zeros((1, 69)))
+  subtree = {elbow}
+  for j, p in enumerate(skeletons.SMPL_PARENTS):
+    if p in subtree:
+      subtree.add(j)
+  moved = np.linalg.norm(out.joints[0, :24] - rest.joints[0, :24], axis=-1) > 1e-6
+  assert set(np.flatnonzero(moved)) == subtree - {elbow}
+  # The joints below the elbow keep their distance to it (a rigid rotation about it).
+  for j in subtree - {elbow}:
+    np.testing.assert_allclose(np.linalg.norm(out.joints[0, j] - out.joints[0, elbow]),
+                               np.linalg.norm(rest.joints[0, j] - rest.joints[0, elbow]),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize('batch_shape', [(), (3,), (2, 3)])
+def test_any_leading_batch_shape(smpl, batch_shape):
+  rng = np.random.default_rng(0)
+  pose = rng.normal(size=batch_shape + (69,)) * 0.3
+  betas = rng.normal(size=batch_shape + (10,))
+  out = smpl(body_pose=pose, betas=betas)
+  assert out.vertices.shape == batch_shape + (6890, 3)
+  assert out.joints.shape == batch_shape + (45, 3)
+  assert out.global_rotations.shape == batch_shape + (24, 3, 3)
+  flat = smpl(body_pose=pose.reshape(-1, 69), betas=betas.reshape(-1, 10))
+  np.testing.assert_allclose(out.vertices.reshape(-1, 6890, 3), flat.vertices, atol=1e-6)
+
+
+def test_broadcasting_and_joint_form_of_pose(smpl):
+  rng = np.random.default_rng(1)
+  pose = rng.normal(size=(4, 69)) * 0.3
+  betas = rng.normal(size=(1, 10))
+  out = smpl(body_pose=pose.reshape(4, 23, 3), betas=betas)
+  ref = smpl(body_pose=pose, betas=np.repeat(betas, 4, 0))
+  np.testing.assert_allclose(out.vertices, ref.vertices, atol=1e-6)
+  # Fewer betas than the model has are zero padded.
+  np.testing.assert_allclose(smpl(betas=betas[:, :3]).vertices,
+                             smpl(betas=np.pad(betas[:, :3], [(0, 0), (0, 7)])).vertices)
+
+
+def test_forward_rotmats_matches_forward(smplx_model):
+  rng = np.random.default_rng(2)
+  params = dict(body_pose=rng.normal(size=(2, 63)) * 0.3, betas=rng.normal(size=(2, 10)),
+                expression=rng.normal(size=(2, 10)), transl=rng.normal(size=(2, 3)))
+  out = smplx_model(**params)
+  rotmats = body_models.rotations.axis_angle_to_matrix(out.full_pose)
+  again = body_models.forward_rotmats(smplx_model, rotmats, params['betas'],
+                                      params['expression'], params['transl'])
+  np.testing.assert_allclose(again.vertices, out.vertices, atol=1e-5)
+  np.testing.assert_allclose(again.joints, out.joints, atol=1e-5)
+
+
+def test_model_is_a_pytree_through_jit_vmap_grad(smplx_model):
+  leaves, treedef = jax.tree_util.tree_flatten(smplx_model)
+  assert all(isinstance(x, jax.Array) for x in leaves)
+  assert jax.tree_util.tree_unflatten(treedef, leaves).parents == smplx_model.parents
+
+  traces = []
+
+  @jax.jit
+  def verts(model, pose):
+    traces.append(1)
+    return body_models.forward(model, body_pose=pose).vertices
+
+  rng = np.random.default_rng(3)
+  pose = jnp.asarray(rng.normal(size=(2, 63)) * 0.3, jnp.float32)
+  np.testing.assert_allclose(verts(smplx_model, pose), smplx_model(body_pose=pose).vertices,
+                             atol=1e-5)
+  # A different model of the same family and sizes reuses the compiled function.
+  other = jax.tree_util.tree_map(lambda x: x * 1, smplx_model)
+  verts(other, pose)
+  assert len(traces) == 1
+
+  per_sample = jax.vmap(lambda p: body_models.forward(smplx_model, body_pose=p).joints)(pose)
+  np.testing.assert_allclose(per_sample, smplx_model(body_pose=pose).joints, atol=1e-5)
+
+  # vmap over models: two shapes of one model, stacked as a batch of pytrees.
+  stacked = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), smplx_model, other)
+  out = jax.vmap(lambda m: body_models.forward(m).vertices)(stacked)
+  assert out.shape == (2, 10475, 3)
+  np.testing.assert_allclose(out[0], smplx_model().vertices, atol=1e-6)
+
+
+def test_gradients_match_finite_differences(model_dir):
+  with jax.enable_x64(True):
+    model = body_models.load(model_dir, 'smpl', dtype=jnp.float64)
+    rng = np.random.default_rng(4)
+    target = model(body_pose=rng.normal(size=(1, 69)) * 0.3).joints
+
+    def loss(pose, betas):
+      out = model(body_pose=pose, betas=betas)
+      return jnp.sum((out.joints - target) ** 2) + 1e-3 * jnp.sum(out.vertices ** 2)
+
+    pose = jnp.asarray(rng.normal(size=(1, 69)) * 0.3)
+    betas = jnp.asarray(rng.normal(size=(1, 10)))
+    check_grads(loss, (pose, betas), order=1, modes=['rev'], atol=1e-5,
+                              rtol=1e-5)
+    g = jax.grad(loss)(jnp.zeros((1, 69)), betas)
+    assert np.all(np.isfinite(g))
+
+
+def test_float32_and_float64_agree(model_dir):
+  rng = np.random.default_rng(5)
+  params = dict(body_pose=rng.normal(size=(2, 63)) * 0.4, betas=rng.normal(size=(2, 10)))
+  f32 = body_models.load(model_dir, 'smplx')(**params)
+  with jax.enable_x64(True):
+    f64 = body_models.load(model_dir, 'smplx', dtype=jnp.float64)(**params)
+    np.testing.assert_allclose(f32.vertices, f64.vertices, atol=1e-4)
+
+
+def test_clear_errors_for_bad_parameters(smpl, model_dir):
+  with pytest.raises(TypeError, match='left_hand_pose'):
+    smpl(left_hand_pose=np.zeros((1, 45)))
+  with pytest.raises(ValueError, match='body_pose'):
+    smpl(body_pose=np.zeros((1, 68)))
+  with pytest.raises(ValueError, match='betas'):
+    smpl(betas=np.zeros((1, 11)))
+  with pytest.raises(ValueError, match='shape'):
+    body_models.load(model_dir, 'smpl', num_betas=16)
+
+
+def test_joint_names_and_parameter_shapes(smplx_model, model_dir):
+  assert smplx_model.joint_names[:3] == ('pelvis', 'left_hip', 'right_hip')
+  assert len(smplx_model.joint_names) == smplx_model().joints.shape[-2]
+  assert smplx_model.param_shapes()['left_hand_pose'] == (45,)
+  pca = body_models.load(model_dir, 'smplx', use_pca=True, num_pca_comps=12)
+  assert pca.param_shapes()['left_hand_pose'] == (12,)
+  zeros = pca.zero_params((2,))
+  assert pca(**zeros).vertices.shape == (2, 10475, 3)
