@@ -31,8 +31,8 @@ def prepare_body_model(config):
   out = os.path.join(config.workdir, 'body_models')
   if not os.path.isdir(os.path.join(out, config.body_model.family)):
     from body_models import synthetic  # pylint: disable=g-import-not-at-top
-    logging.info('No body model given: writing the procedural stand-ins to %s', out)
-    synthetic.write_all(out, seed=config.seed)
+    logging.info('No body model given: writing the procedural stand-in to %s', out)
+    synthetic.write_model(config.body_model.family, out, seed=config.seed)
   return out
 
 
