@@ -258,10 +258,11 @@ def forward_rotmats(model, rotmats, betas=None, expression=None, transl=None):
     `Output`; its `full_pose` is the axis-angle of `rotmats`.
   """
   rotmats = jnp.asarray(rotmats, model.dtype)
+  if rotmats.shape[-3:] != (model.num_joints, 3, 3):
+    raise ValueError(f'rotmats has shape {rotmats.shape}; expected '
+                     f'(..., {model.num_joints}, 3, 3) for {model.family}')
   params = dict(betas=betas, expression=expression, transl=transl)
-  batch_shape = tuple(jnp.broadcast_shapes(
-      rotmats.shape[:-3], _batch_shape(model, {k: v for k, v in params.items()
-                                                if v is not None})))
+  batch_shape = tuple(jnp.broadcast_shapes(rotmats.shape[:-3], _batch_shape(model, params)))
   n = int(np.prod(batch_shape, dtype=np.int64))
   rotmats = jnp.broadcast_to(rotmats, batch_shape + rotmats.shape[-3:]).reshape(
       (n,) + rotmats.shape[-3:])

@@ -166,6 +166,8 @@ def test_clear_errors_for_bad_parameters(smpl, model_dir):
     smpl(betas=np.zeros((1, 11)))
   with pytest.raises(ValueError, match='shape'):
     body_models.load(model_dir, 'smpl', num_betas=16)
+  with pytest.raises(ValueError, match='rotmats'):
+    body_models.forward_rotmats(smpl, np.zeros((2, 23, 3, 3)))
 
 
 def test_joint_names_and_parameter_shapes(smplx_model, model_dir):
