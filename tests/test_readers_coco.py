@@ -363,9 +363,10 @@ def test_pw3d_fields_round_trip(tmp_path):
                                   np.float32(smpl['trans']).reshape(3))
     assert s.joints_2d is None and s.joints_3d is None and s.joint_set == ''
   assert result.extras == {
-      301: {'gender': 'male', 'sequence': 'downtown_walking_00', 'person_id': 0},
-      302: {'gender': 'female', 'sequence': 'downtown_walking_00', 'person_id': 1},
-      304: {'gender': 'female', 'sequence': 'courtyard_hug_00', 'person_id': 0}}
+      301: {'sequence': 'downtown_walking_00', 'person_id': 0},
+      302: {'sequence': 'downtown_walking_00', 'person_id': 1},
+      304: {'sequence': 'courtyard_hug_00', 'person_id': 0}}
+  assert [s.gt_gender for s in result.samples] == ['male', 'female', 'female']
   assert '3 samples' in result.summary() and '1 tiny_box' in result.summary()
 
 

@@ -104,8 +104,8 @@ def read(annotation_path, image_root, *, min_box_size=0.0, check_images=False, o
   is None. The files carry no GT 2D joints either: joints_2d is None unless `openpose` is set
   and the record has an OpenPose detection ('_latest' files), then joint_set 'OPENPOSE_18'
   with joints_2d (18, 2). Those are a detector's output, not labels, hence opt-in.
-  The SMPL gender, which `Sample` has no field for, is in result.extras[ann_id]['gender'],
-  with 'sequence' and, where the file has it, 'person_id'.
+  The SMPL gender is the Sample's gt_gender; result.extras[ann_id] holds 'sequence' and,
+  where the file has it, 'person_id'.
 
   Args:
     annotation_path: the JSON file.
@@ -146,8 +146,9 @@ def read(annotation_path, image_root, *, min_box_size=0.0, check_images=False, o
     result.samples.append(make_sample(
         source, **common, ann_id=ann_id, bbox=box, part='body',
         joint_set=OPENPOSE_JOINT_SET if joints is not None else '',
-        joints_2d=joints, joints_2d_valid=valid, gt_family='smpl', gt_params=params))
-    extra = {'gender': gender, 'sequence': image['sequence']}
+        joints_2d=joints, joints_2d_valid=valid, gt_family='smpl', gt_gender=gender,
+        gt_params=params))
+    extra = {'sequence': image['sequence']}
     if 'person_id' in ann:
       extra['person_id'] = ann['person_id']
     result.extras[ann_id] = extra

@@ -40,6 +40,7 @@ class Sample:
     parent_id: for hands and faces cut from a whole-body record, the person's ann_id.
     hand_side: 'right' or 'left' for hands, else None.
     gt_family: 'smpl', 'smplx', 'mano' or 'flame' when GT parameters are known (scoring only).
+    gt_gender: 'neutral', 'male' or 'female': which model of the family gt_params are for.
     gt_params: {smplx-library parameter name: array}, camera space, or None.
     gt_vertices: (V, 3) camera space, metres, or None.
   """
@@ -60,6 +61,7 @@ class Sample:
   parent_id: Any = None
   hand_side: Optional[str] = None
   gt_family: Optional[str] = None
+  gt_gender: Optional[str] = None
   gt_params: Optional[dict] = None
   gt_vertices: Optional[np.ndarray] = None
 
