@@ -10,7 +10,7 @@ from body_models import skeletons
 from neuralannot_jax.data import joint_sets
 
 LENGTHS = {'COCO_17': 17, 'COCO_WHOLEBODY_133': 133, 'HAND_21': 21, 'FACE_68': 68,
-           'H36M_17': 17, 'MPI_INF_3DHP_17': 17, 'SMPL_24': 24, 'MANO_21': 21}
+           'H36M_17': 17, 'MPI_INF_3DHP_17': 17, 'SMPL_24': 24, 'MANO_21': 21, 'OPENPOSE_18': 18}
 
 
 @pytest.fixture(scope='module')
@@ -253,3 +253,13 @@ def test_no_available_joint_is_an_error():
     joint_sets.model_joint_mapping('mano', 'COCO_17')
   with pytest.raises(ValueError, match='unknown family'):
     joint_sets.model_joint_mapping('smplh', 'COCO_17')
+
+
+def test_openpose_18_from_coco_17_by_name():
+  coco = np.arange(17 * 2, dtype=np.float32).reshape(17, 2)
+  values, valid = joint_sets.remap(coco, None, 'COCO_17', 'OPENPOSE_18')
+  names = joint_sets.get('OPENPOSE_18').names
+  assert valid[names.index('neck')] == 0      # COCO has no neck
+  for i, name in enumerate(names):
+    if name != 'neck':
+      np.testing.assert_array_equal(values[i], coco[joint_sets.get('COCO_17').index(name)])

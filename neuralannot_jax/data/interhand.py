@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 
+from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import mocap
 from neuralannot_jax.data.reading import ImageCheck
 from neuralannot_jax.data.reading import ReadResult
@@ -41,10 +42,9 @@ from neuralannot_jax.data.sample import make_sample
 
 NUM_JOINTS = 21
 HAND_TYPES = ('right', 'left', 'interacting')
-FIRST_JOINT = {'right': 0, 'left': NUM_JOINTS}
-# TO_HAND_21[i] = the InterHand index (within one hand) of HAND_21 joint i: the wrist is the
-# hand's last joint (20); finger f's joint k (1 = base .. 4 = tip) is at 4f + 4 - k.
-TO_HAND_21 = np.array([20] + [4 * f + 4 - k for f in range(5) for k in range(1, 5)])
+FIRST_JOINT = joint_sets.INTERHAND_HAND_OFFSET
+# TO_HAND_21[i] = the InterHand index (within one hand) of HAND_21 joint i (wrist last there).
+TO_HAND_21 = np.array(joint_sets.INTERHAND_TO_HAND_21)
 
 
 def hands_in(hand_type, source, label):

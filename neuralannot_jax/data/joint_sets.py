@@ -213,8 +213,19 @@ MANO_21 = _make(
                 for j, p in zip(skeletons.MANO_JOINTS, skeletons.MANO_PARENTS) if p >= 0) +
     tuple((f'{f}3', f'{f}4') for f in HAND_FINGERS))
 
+# OpenPose's 18-joint COCO body output (the openpose_result of 3DPW's '_latest' files).
+OPENPOSE_18 = _make(
+    'OPENPOSE_18',
+    ('nose', 'neck', 'right_shoulder', 'right_elbow', 'right_wrist', 'left_shoulder',
+     'left_elbow', 'left_wrist', 'right_hip', 'right_knee', 'right_ankle', 'left_hip',
+     'left_knee', 'left_ankle', 'right_eye', 'left_eye', 'right_ear', 'left_ear'),
+    bones=(('nose', 'neck'),) + _lr(
+        ('neck', '{s}_shoulder'), ('{s}_shoulder', '{s}_elbow'), ('{s}_elbow', '{s}_wrist'),
+        ('neck', '{s}_hip'), ('{s}_hip', '{s}_knee'), ('{s}_knee', '{s}_ankle'),
+        ('nose', '{s}_eye'), ('{s}_eye', '{s}_ear')))
+
 JOINT_SETS = {s.name: s for s in (COCO_17, COCO_WHOLEBODY_133, HAND_21, FACE_68, H36M_17,
-                                  MPI_INF_3DHP_17, SMPL_24, MANO_21)}
+                                  MPI_INF_3DHP_17, SMPL_24, MANO_21, OPENPOSE_18)}
 # Sets of one hand with side-less names; in a two-handed context they need a side.
 SINGLE_HAND_SETS = ('HAND_21', 'MANO_21')
 
