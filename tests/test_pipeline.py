@@ -260,6 +260,28 @@ def test_annotation_loader_order_padding_and_skips(dataset):
   assert last['image'].shape == (3, 32, 32, 3)
 
 
+class _CountingSource:
+  """A lazy sequence of samples, like builders.open_source, counting record reads."""
+
+  def __init__(self, samples):
+    self._samples, self.reads = samples, 0
+
+  def __len__(self):
+    return len(self._samples)
+
+  def __getitem__(self, index):
+    self.reads += 1
+    return self._samples[index]
+
+
+def test_loader_reads_a_lazy_source_once_per_sample(dataset):
+  source = _CountingSource(dataset)
+  loader = pipeline.Loader(source, 4, train=False, out_size=32, num_workers=2, num_devices=1)
+  ids = [i for _, batch_ids in loader for i in batch_ids]
+  assert ids == [s.ann_id for k, s in enumerate(dataset) if k not in (3, 6)]
+  assert source.reads == len(dataset) + 2   # the two unreadable ones are looked up to log
+
+
 def test_train_loader_shuffles_deterministically(dataset):
   def run(seed, workers):
     loader = pipeline.Loader(dataset, 2, train=True, out_size=32, seed=seed, num_workers=workers,

@@ -106,7 +106,8 @@ class Loader:
                augment: Optional[Augment] = None, flip_pairs=None, seed=0, num_workers=4,
                num_devices=None, prefetch_batches=2):
     """Args:
-      samples: list of `Sample`s, all of one joint set.
+      samples: `Sample`s, all of one joint set: a list or any sequence (len and [i]),
+        such as `builders.open_source`, which decodes each record when it is read.
       batch_size: per-process batch size; a multiple of `num_devices`.
       train: shuffle, augment and drop the remainder; else in order, padded.
       out_size, scale: crop side in pixels and box enlargement.
@@ -121,7 +122,10 @@ class Loader:
     if batch_size <= 0 or batch_size % num_devices:
       raise ValueError(f'batch_size {batch_size} must be a positive multiple of the '
                        f'{num_devices} local devices')
-    self.samples = list(samples)
+    # A list, or any sequence with len() and [i] (e.g. builders.open_source, which decodes
+    # records lazily): the loader reads each sample once per epoch, when it loads it.
+    self.samples = samples if hasattr(samples, '__getitem__') and hasattr(samples, '__len__') \
+        else list(samples)
     self.batch_size = batch_size
     self.train = train
     self.out_size = out_size
@@ -156,8 +160,10 @@ class Loader:
     if self.augment is not None:
       aug = crop_lib.draw_augment(self.augment,
                                   np.random.default_rng([self.seed, epoch, int(index)]))
-    return crop_lib.to_crop(sample, self.out_size, self.scale, aug, self.flip_pairs,
+    crop = crop_lib.to_crop(sample, self.out_size, self.scale, aug, self.flip_pairs,
                             image=image, index=int(index))
+    crop['ann_id'] = sample.ann_id
+    return crop
 
   def __iter__(self):
     """One epoch; successive iterations are successive epochs."""
@@ -202,16 +208,17 @@ class Loader:
                       self.num_skipped - skipped_before, len(self.skipped))
 
   def _skip(self, index):
-    path = self.samples[index].image_path
+    sample = self.samples[index]
+    path = sample.image_path
     if index not in self.skipped:
       logging.warning('Loader: cannot read %s (annotation %r); skipping it', path,
-                      self.samples[index].ann_id)
+                      sample.ann_id)
     self.skipped[index] = path
     self.num_skipped += 1
 
   def _emit(self, crops):
     batch = make_batch(crops, pad_to=self.batch_size)
-    return batch, [self.samples[int(c['index'])].ann_id for c in crops]
+    return batch, [c['ann_id'] for c in crops]
 
 
 class _Done:
