@@ -1,17 +1,25 @@
-"""Tests of neuralannot_jax/data/synthetic: the rasteriser, the pose sampler and the written
-COCO / Human3.6M datasets (tiny: 6 images of 64 px per kind)."""
+"""Tests of the written synthetic datasets: COCO / Human3.6M (tiny: 6 images of 64 px per
+kind), FreiHAND hands and COCO-WholeBody faces (4 images of 80 px), read back through the
+project's readers. The rasteriser and the body pose sampler: test_synthetic_render.py."""
 
 import importlib.util
 import json
 import os
 import re
-import time
 
+import cv2
+import jax
 import numpy as np
 import pytest
 
 import body_models
+from body_models import skeletons
 from body_models.synthetic import files as model_files
+from neuralannot_jax.data import coco
+from neuralannot_jax.data import freihand
+from neuralannot_jax.data import joint_sets
+from neuralannot_jax.data.synthetic import faces
+from neuralannot_jax.data.synthetic import hands
 from neuralannot_jax.data.synthetic import poses
 from neuralannot_jax.data.synthetic import render
 from neuralannot_jax.data.synthetic import scenes
@@ -75,151 +83,6 @@ def _gt_output(model, entry):
               betas=np.asarray(p['shape'], np.float32)[None],
               transl=np.asarray(p['trans'], np.float32)[None])
   return np.asarray(out.vertices[0], np.float64), np.asarray(out.joints[0], np.float64)
-
-
-# ---- rasteriser ----------------------------------------------------------------------------
-
-def _square(x0, y0, x1, y1, z, focal, princpt):
-  """A camera-space square (two triangles) at depth z whose projection is [x0, x1] x [y0, y1]."""
-  corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
-  xy = (corners - princpt) / focal * z
-  verts = np.column_stack([xy, np.full(4, z)])
-  return verts, np.array([[0, 1, 2], [0, 2, 3]])
-
-
-def test_square_fills_exactly_its_projected_area():
-  focal, princpt = np.array([50.0, 50.0]), np.array([15.5, 15.5])
-  # Edges on pixel boundaries (centres are integers): pixels 5..14 x 8..19 inside.
-  verts, faces = _square(4.5, 7.5, 14.5, 19.5, 2.0, focal, princpt)
-  for cull in (False, True):
-    image, mask, depth = render.render(verts, faces, focal, princpt, size=(32, 32),
-                                       colors=(255, 255, 255), cull_backfaces=cull)
-    expected = np.zeros((32, 32), bool)
-    expected[8:20, 5:15] = True
-    if cull:          # seen from its back (clockwise on screen in y-down) it is culled
-      assert not mask.any()
-      continue
-    np.testing.assert_array_equal(mask, expected)
-    np.testing.assert_allclose(depth[mask], 2.0, rtol=1e-6)
-    assert np.all(np.isinf(depth[~mask]))
-    assert image.dtype == np.uint8 and np.all(image[~mask] == 0) and np.all(image[mask] > 0)
-
-
-def test_depth_equals_the_plane_depth_on_a_tilted_quad():
-  focal, princpt = np.array([40.0, 44.0]), np.array([20.0, 18.0])
-  # Plane z = 3 + 0.5 x - 0.3 y, a quad on it spanning most of the view.
-  xy = np.array([[-1.0, -0.8], [1.0, -0.8], [1.0, 0.8], [-1.0, 0.8]])
-  plane = lambda x, y: 3.0 + 0.5 * x - 0.3 * y
-  verts = np.column_stack([xy, plane(xy[:, 0], xy[:, 1])])
-  faces = np.array([[0, 2, 1], [0, 3, 2]])
-  _, mask, depth = render.render(verts, faces, focal, princpt, size=(40, 40))
-  assert mask.sum() > 300
-  v, u = np.nonzero(mask)
-  dx, dy = (u - princpt[0]) / focal[0], (v - princpt[1]) / focal[1]
-  # Ray t * (dx, dy, 1) meets the plane at t = 3 / (1 - 0.5 dx + 0.3 dy).
-  np.testing.assert_allclose(depth[mask], 3.0 / (1 - 0.5 * dx + 0.3 * dy), rtol=1e-5)
-
-
-def test_nearer_triangle_hides_farther_in_any_order():
-  focal, princpt = np.array([30.0, 30.0]), np.array([15.5, 15.5])
-  near, f_near = _square(5.5, 5.5, 20.5, 20.5, 2.0, focal, princpt)
-  far, f_far = _square(10.5, 10.5, 28.5, 28.5, 4.0, focal, princpt)
-  verts = np.concatenate([near, far])
-  colors = np.array([[0, 0, 255]] * 4 + [[0, 255, 0]] * 4, np.float64)
-  for faces in (np.concatenate([f_near, f_far + 4]), np.concatenate([f_far + 4, f_near])):
-    image, mask, depth = render.render(verts, faces, focal, princpt, size=(32, 32),
-                                       colors=colors, ambient=1.0, diffuse=0.0)
-    assert np.all(image[11:21, 11:21] == [0, 0, 255])          # overlap: the near one
-    assert np.all(depth[11:21, 11:21] == np.float32(2.0))
-    assert np.all(image[22:29, 22:29] == [0, 255, 0])          # the far one elsewhere
-    assert np.all(depth[22:29, 22:29] == np.float32(4.0))
-
-
-def test_interpenetrating_triangles_are_resolved_per_pixel():
-  """Two quads crossing along x = 0: each is in front on one side (no painter's order)."""
-  focal, princpt = np.array([30.0, 30.0]), np.array([15.5, 15.5])
-  ys = np.array([-1.0, -1.0, 1.0, 1.0])
-  xs = np.array([-1.0, 1.0, 1.0, -1.0])
-  a = np.column_stack([xs, ys, 4.0 + 0.5 * xs])      # nearer on the left
-  b = np.column_stack([xs, ys, 4.0 - 0.5 * xs])      # nearer on the right
-  faces = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
-  frags = render.rasterize(np.concatenate([a, b]), faces, focal, princpt, (32, 32))
-  row = frags.face[15]
-  # Both quads cover columns 9..22; they cross at u = 15.5.
-  assert set(row[9:16]) <= {0, 1} and set(row[16:23]) <= {2, 3}
-
-
-def test_chunked_rasterisation_matches_one_pass(smpl, monkeypatch):
-  verts = np.asarray(smpl.v_template, np.float64) * [1, -1, -1] + [0, 0, 3.0]
-  faces = np.asarray(smpl.faces)
-  whole = render.rasterize(verts, faces, (150, 150), (47.5, 47.5), (96, 96))
-  monkeypatch.setattr(render, '_CHUNK', 500)
-  parts = render.rasterize(verts, faces, (150, 150), (47.5, 47.5), (96, 96))
-  np.testing.assert_array_equal(whole.face, parts.face)
-  np.testing.assert_array_equal(whole.depth, parts.depth)
-
-
-def test_render_body_mesh_is_fast(smpl):
-  verts = np.asarray(smpl.v_template, np.float64) * [1, -1, -1] + [0, 0, 3.0]
-  faces = np.asarray(smpl.faces)
-  bg = np.zeros((128, 128, 3), np.uint8)
-  render.render(verts, faces, (100, 100), (63.5, 63.5), bg)
-  start = time.perf_counter()
-  for _ in range(5):
-    _, mask, _ = render.render(verts, faces, (100, 100), (63.5, 63.5), bg)
-  per_image = (time.perf_counter() - start) / 5
-  assert mask.sum() > 200
-  assert per_image < 0.25, per_image           # ~0.01 s measured; loose for shared CPUs
-
-
-# ---- pose sampler ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize('order', ['xyz', 'xzy', 'yxz', 'yzx', 'zxy', 'zyx'])
-def test_euler_round_trip(order):
-  angles = np.radians(np.random.default_rng(0).uniform(-85, 85, (50, 3)))
-  back = poses.matrix_to_euler(poses.euler_to_matrix(angles, order), order)
-  np.testing.assert_allclose(back, angles, atol=1e-9)
-
-
-def test_axis_angle_round_trip_including_pi():
-  rng = np.random.default_rng(1)
-  aa = rng.normal(size=(200, 3))
-  aa *= (rng.uniform(0, np.pi, 200) / np.linalg.norm(aa, axis=1))[:, None]
-  aa[:3] = [[np.pi, 0, 0], [0, 0, 0], [0, 1e-9, 0]]
-  m = poses.axis_angle_to_matrix(aa)
-  np.testing.assert_allclose(poses.axis_angle_to_matrix(poses.matrix_to_axis_angle(m)), m,
-                             atol=1e-7)
-
-
-@pytest.mark.parametrize('family', ['smpl', 'smplx'])
-def test_pose_sampler_respects_limits(family):
-  rng = np.random.default_rng(0)
-  count = len(poses.body_joint_names(family))
-  samples = np.stack([poses.sample_body_pose(rng, family) for _ in range(300)])
-  assert samples.shape == (300, count, 3)
-  assert all(poses.within_limits(p, family).all() for p in samples)
-  # Knees and elbows bend one way only, and they do bend.
-  names = poses.body_joint_names(family)
-  for name, axis, sign in (('left_knee', 0, 1), ('right_knee', 0, 1),
-                           ('left_elbow', 1, -1), ('right_elbow', 1, 1)):
-    lim = poses.JOINT_LIMITS[name]
-    deg = np.degrees(poses.matrix_to_euler(
-        poses.axis_angle_to_matrix(samples[:, names.index(name)]), lim.order))[:, axis]
-    assert np.all(sign * deg >= -1e-6) and np.max(sign * deg) > 60
-  # A pose outside the limits is reported: a knee bent forwards.
-  bad = np.zeros((count, 3))
-  bad[names.index('left_knee')] = [-0.5, 0, 0]
-  assert not poses.within_limits(bad, family)[names.index('left_knee')]
-
-
-def test_samplers_are_deterministic():
-  a, b = np.random.default_rng(7), np.random.default_rng(7)
-  np.testing.assert_array_equal(poses.sample_body_pose(a), poses.sample_body_pose(b))
-  betas = poses.sample_betas(a, 10)
-  np.testing.assert_array_equal(betas, poses.sample_betas(b, 10))
-  assert np.all(np.abs(betas) <= 2.5)
-  orient = poses.sample_global_orient(a)
-  np.testing.assert_allclose(orient @ orient.T, np.eye(3), atol=1e-12)
 
 
 # ---- the datasets ---------------------------------------------------------------------------
@@ -355,3 +218,162 @@ def test_another_seed_gives_other_images(smpl_dir, tmp_path):
 def test_unknown_kind_is_refused(smpl_dir, tmp_path):
   with pytest.raises(ValueError, match='unknown dataset kinds'):
     writers.make_dataset(str(tmp_path), smpl_dir, num_images=1, kinds=('mpii',))
+
+
+# ---- hands (FreiHAND layout) and faces (COCO-WholeBody layout) ----------------------------
+
+PART_NUM, PART_SIZE = 4, 80
+
+
+@pytest.fixture(scope='module')
+def part_sets(tmp_path_factory):
+  """freihand + face through the tool, which writes the stand-in MANO and FLAME itself."""
+  out = str(tmp_path_factory.mktemp('synth_parts'))
+  _run_tool(['--out', out, '--num_images', str(PART_NUM), '--size', str(PART_SIZE),
+             '--seed', '3', '--kinds', 'freihand,face'])
+  return out
+
+
+def _gt_forward(model, entries, key):
+  """Stacked GT parameters of `entries` (a list of GT records) through one jitted pass."""
+  names = entries[0][key].keys()
+  params = {n: np.stack([np.asarray(e[key][n], np.float32) for e in entries]) for n in names}
+  out = jax.jit(body_models.forward)(model, **params)
+  return np.asarray(out.vertices, np.float64), np.asarray(out.joints, np.float64)
+
+
+def test_tool_writes_only_the_stand_ins_the_kinds_need(part_sets):
+  root = os.path.join(part_sets, 'body_models')
+  for name in ('mano/MANO_RIGHT.pkl', 'flame/FLAME_NEUTRAL.pkl',
+               'flame/flame_static_embedding.pkl', 'flame/flame_dynamic_embedding.npy'):
+    assert os.path.isfile(os.path.join(root, name)), name
+  assert not os.path.exists(os.path.join(root, 'smpl'))
+  meta = _load(os.path.join(part_sets, 'synthetic_meta.json'))
+  assert meta['counts'] == {'freihand': PART_NUM, 'face': PART_NUM}
+  assert meta['families'] == {'freihand': 'mano', 'face': 'flame'}
+
+
+def test_freihand_set_reads_back_with_the_gt_joints(part_sets):
+  root = os.path.join(part_sets, 'freihand')
+  mano = body_models.load(os.path.join(part_sets, 'body_models'), 'mano', is_right_hand=True)
+  result = freihand.read(root, vertices=True, check_images=True)
+  assert not result.skipped and len(result.samples) == PART_NUM
+  gt = _load(os.path.join(root, 'gt_mano.json'))
+  assert sorted(gt) == sorted(str(s.ann_id) for s in result.samples)
+  entries = [gt[str(s.ann_id)] for s in result.samples]
+  verts, joints = _gt_forward(mano, entries, 'mano_param')
+  joints = joint_sets.model_joint_mapping('mano', 'HAND_21').apply(joints, verts)
+  for s, entry, v, j in zip(result.samples, entries, verts, joints):
+    assert s.part == 'hand' and s.hand_side == 'right' and s.joint_set == 'HAND_21'
+    np.testing.assert_allclose(s.joints_3d, j, atol=1e-5)
+    np.testing.assert_allclose(s.gt_vertices, v, atol=1e-5)
+    cam = entry['cam_param']
+    np.testing.assert_allclose(s.focal, cam['focal'], rtol=1e-6)
+    np.testing.assert_allclose(s.princpt, cam['princpt'], rtol=1e-6)
+    np.testing.assert_allclose(s.joints_2d, render.project(j, cam['focal'], cam['princpt']),
+                               atol=2e-3)
+    for name in ('global_orient', 'hand_pose', 'betas'):
+      np.testing.assert_allclose(s.gt_params[name], entry['mano_param'][name], atol=1e-6)
+    assert 0.3 <= np.linalg.norm(j.mean(axis=0)) <= 0.8         # camera 0.3-0.7 m away
+    assert cv2.imread(s.image_path).shape == (PART_SIZE, PART_SIZE, 3)
+
+
+def test_freihand_root_uv_and_scale_place_the_hand_as_freihand_does(part_sets):
+  """FreiHAND's last three numbers: back-project keypoint 9's pixel with focal / scale."""
+  root = os.path.join(part_sets, 'freihand')
+  mano = body_models.load(os.path.join(part_sets, 'body_models'), 'mano', is_right_hand=True)
+  thetas = np.array(_load(os.path.join(root, 'training_mano.json')))[:, 0]
+  ks = np.array(_load(os.path.join(root, 'training_K.json')))
+  xyz = np.array(_load(os.path.join(root, 'training_xyz.json')))
+  assert thetas.shape == (PART_NUM, 61) and ks.shape == (PART_NUM, 3, 3)
+  entries = [{'p': {'global_orient': t[:3], 'hand_pose': t[3:48], 'betas': t[48:58]}}
+             for t in thetas]
+  verts, joints = _gt_forward(mano, entries, 'p')                  # no translation
+  joints = joint_sets.model_joint_mapping('mano', 'HAND_21').apply(joints, verts)
+  for theta, k, j, target in zip(thetas, ks, joints, xyz):
+    focal = 0.5 * (k[0, 0] + k[1, 1])
+    root_xyz = np.append(theta[58:60] - k[:2, 2], focal) / theta[60]
+    np.testing.assert_allclose(j - j[hands.ROOT_KEYPOINT] + root_xyz, target, atol=1e-5)
+
+
+def test_face_set_reads_back_with_projected_landmarks(part_sets):
+  folder = os.path.join(part_sets, 'face')
+  flame = body_models.load(os.path.join(part_sets, 'body_models'), 'flame',
+                           use_face_contour=True)
+  path = os.path.join(folder, 'annotations', faces.ANNOTATION_FILE)
+  result = coco.read(path, os.path.join(folder, 'images', 'train'), layout='wholebody',
+                     parts=('face',), check_images=True)
+  assert not result.skipped and len(result.samples) == PART_NUM
+  anns = {a['id']: a for a in _load(path)['annotations']}
+  gt = _load(os.path.join(folder, 'gt_flame.json'))
+  entries = [gt[str(s.parent_id)] for s in result.samples]
+  assert set(entries[0]['flame_param']) == {'global_orient', 'neck_pose', 'jaw_pose',
+                                            'expression', 'betas', 'transl'}
+  _, joints = _gt_forward(flame, entries, 'flame_param')
+  landmarks = joint_sets.model_joint_mapping(
+      'flame', 'FACE_68', num_landmarks=flame.num_landmarks).apply(joints)
+  for s, entry, lmk in zip(result.samples, entries, landmarks):
+    ann = anns[s.parent_id]
+    assert s.part == 'face' and s.joint_set == 'FACE_68' and s.ann_id == f'{s.parent_id}_face'
+    assert ann['num_keypoints'] == 0 and not any(ann['keypoints'] + ann['foot_kpts'])
+    assert not (ann['lefthand_valid'] or ann['righthand_valid'] or ann['foot_valid'])
+    assert ann['bbox'] == ann['face_box'] and ann['face_valid'] is True
+    kps = np.array(ann['face_kpts']).reshape(68, 3)
+    assert set(kps[:, 2]) <= {0, 1, 2} and np.all(kps[kps[:, 2] == 0, :2] == 0)
+    cam = entry['cam_param']
+    uv = render.project(lmk, cam['focal'], cam['princpt'])
+    valid = s.joints_2d_valid > 0
+    assert valid.sum() >= 20
+    np.testing.assert_allclose(s.joints_2d[valid], uv[valid], atol=6e-3)  # stored to 0.01 px
+    np.testing.assert_array_equal(valid, scenes.in_image(uv, (PART_SIZE, PART_SIZE)))
+    x, y, w, h = s.bbox
+    seen = s.joints_2d[kps[:, 2] == 2]
+    assert len(seen) and np.all((seen[:, 0] >= x) & (seen[:, 0] <= x + w) &
+                                (seen[:, 1] >= y) & (seen[:, 1] <= y + h))
+    assert 0.4 <= lmk[:, 2].mean() <= 1.1                         # camera 0.4-1.0 m away
+
+
+def test_hand_and_face_sets_are_byte_identical_for_a_seed(part_sets, tmp_path):
+  again = str(tmp_path / 'again')
+  writers.make_dataset(again, os.path.join(part_sets, 'body_models'), num_images=PART_NUM,
+                       size=PART_SIZE, seed=3, kinds=('freihand', 'face'), progress=False,
+                       batch_size=3)           # another batch size: no byte changes either
+  first = {k: v for k, v in _all_files(part_sets).items() if not k.startswith('body_models')}
+  second = _all_files(again)
+  assert sorted(first) == sorted(second)
+  assert all(first[k] == second[k] for k in first), [k for k in first if first[k] != second[k]]
+  assert sum(k.endswith('.jpg') for k in first) == 2 * PART_NUM
+
+
+def test_hand_pose_sampler_stays_in_limits_and_curls_toward_the_palm(part_sets):
+  rng = np.random.default_rng(0)
+  angles = np.stack([hands.sample_hand_angles(rng) for _ in range(300)])
+  names = skeletons.MANO_JOINTS[1:]
+  for k, name in enumerate(names):
+    lims = np.array(hands.limits(name))
+    assert np.all((angles[:, k] >= lims[:, 0]) & (angles[:, k] <= lims[:, 1])), name
+  assert 0 < np.median(angles[:, :, 0]) < 45 and angles[:, :, 0].max() > 80   # mostly small
+  mano = body_models.load(os.path.join(part_sets, 'body_models'), 'mano', is_right_hand=True)
+  rest = np.asarray(mano.joint_template, np.float64)
+  tips = np.asarray(mano.v_template, np.float64)[list(skeletons.MANO_TIP_VERTICES)]
+  axes = hands.joint_axes(rest, tips)
+  curled = np.zeros((15, 3))
+  curled[:, 0] = 40.0
+  mean = np.asarray(mano.pose_mean, np.float64)[1:]
+  pose = np.stack([-mean, poses.matrix_to_axis_angle(hands.finger_rotations(curled, axes)) -
+                   mean]).reshape(2, 45)                            # flat, then curled
+  out = jax.jit(body_models.forward)(mano, hand_pose=pose.astype(np.float32))
+  moved = np.asarray(out.vertices, np.float64)[:, list(skeletons.MANO_TIP_VERTICES)]
+  palm = np.cross(rest[names.index('index1') + 1] - rest[0],
+                  rest[names.index('pinky1') + 1] - rest[0])
+  assert np.all((moved[1] - moved[0]) @ palm > 0.01 * np.linalg.norm(palm))
+
+
+def test_landmark_visibility_follows_the_depth_map():
+  depth = np.full((20, 20), np.inf, np.float32)
+  depth[:, :10] = 1.0                      # a wall at 1 m on the left half
+  focal, princpt = np.array([10.0, 10.0]), np.array([9.5, 9.5])
+  points = np.array([[-0.5, 0.0, 1.0], [-0.5, 0.0, 1.2], [0.5, 0.0, 1.2], [5.0, 0.0, 1.0],
+                     [-0.5, 0.0, 1.01]])
+  np.testing.assert_array_equal(
+      faces.landmark_visibility(points, focal, princpt, depth), [2, 1, 2, 0, 2])

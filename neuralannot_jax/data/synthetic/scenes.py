@@ -80,7 +80,7 @@ def coco_view_rotation(rng):
 
 
 def place_in_view(rng, vertices, size, distance=(2.5, 6.0), truncate_prob=0.15,
-                  jitter=0.08):
+                  jitter=0.08, min_extent=0.3):
   """Pick focal length and translation that put a mesh in a square-pixel pinhole view.
 
   Args:
@@ -89,6 +89,8 @@ def place_in_view(rng, vertices, size, distance=(2.5, 6.0), truncate_prob=0.15,
     distance: range of the depth of the mesh's bounding-box centre, metres.
     truncate_prob: how often the person is drawn larger than the image (truncated).
     jitter: sd of the centre's offset from the image centre, as a fraction of the size.
+    min_extent: metres; the framed extent is at least this (a body seen end-on is not
+      blown up to fill the image); use about a hand's or a head's size for those.
   Returns:
     focal (2,), princpt (2,), transl (3,): the mesh's camera-space position is
     vertices + transl.
@@ -96,7 +98,7 @@ def place_in_view(rng, vertices, size, distance=(2.5, 6.0), truncate_prob=0.15,
   v = np.asarray(vertices, np.float64)
   lo, hi = v.min(axis=0), v.max(axis=0)
   centre = (lo + hi) / 2.0
-  extent = max(hi[0] - lo[0], hi[1] - lo[1], 0.3)
+  extent = max(hi[0] - lo[0], hi[1] - lo[1], min_extent)
   depth = rng.uniform(*distance)
   fill = rng.uniform(0.95, 1.5) if rng.uniform() < truncate_prob else rng.uniform(0.5, 0.95)
   f = fill * min(size) * depth / extent
@@ -194,13 +196,18 @@ _SKIN = np.array([[60, 80, 110], [90, 125, 170], [130, 170, 215], [160, 195, 230
                   [40, 55, 80]], np.float64)  # BGR tones
 
 
+def skin_tone(rng):
+  """(3,) BGR skin colour: one of a few tones, jittered."""
+  return _SKIN[rng.integers(len(_SKIN))] + rng.normal(0, 8, 3)
+
+
 def part_colors(rng, weights, joint_names):
   """(V, 3) BGR per-vertex colours from skinning weights (V, J): skin, shirt, pants, shoes.
 
   Colours are given per joint and mixed by the skinning weights, which blends the seams.
   Sleeves and trouser legs are randomly short (forearms, shanks in skin colour).
   """
-  skin = _SKIN[rng.integers(len(_SKIN))] + rng.normal(0, 8, 3)
+  skin = skin_tone(rng)
   shirt, pants, shoes = rng.uniform(20, 235, (3, 3))
   short_sleeves, shorts = rng.uniform() < 0.4, rng.uniform() < 0.25
   table = []

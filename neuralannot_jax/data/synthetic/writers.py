@@ -1,4 +1,5 @@
-"""Write synthetic datasets in the official COCO and Human3.6M layouts, with GT for scoring.
+"""Write synthetic datasets in the official COCO, Human3.6M, FreiHAND and COCO-WholeBody
+(face) layouts, with GT for scoring.
 
     make_dataset('data/synth', 'data/synth/body_models', num_images=2000)
 
@@ -16,6 +17,10 @@ writes (each kind has `num_images` images; all ids are ints starting at 1):
   <out>/h36m/images/s_01_act_02_subact_01_ca_01/s_01_act_02_subact_01_ca_01_000001.jpg
   <out>/h36m/gt_smpl.json
   <out>/{coco,h36m}/gt_vertices.npz            only with save_vertices: {ann id: (V, 3)}
+  <out>/freihand/...                           right MANO hands, FreiHAND training layout
+                                               and gt_mano.json (see `hands`)
+  <out>/face/...                               FLAME heads, COCO-WholeBody face annotations
+                                               and gt_flame.json (see `faces`)
 
 GT entries use the released NeuralAnnot layout, in *camera* space of the annotation's
 image: {"smpl_param": {"pose": 72, "shape": 10, "trans": 3}, "cam_param": {"focal": 2,
@@ -23,23 +28,24 @@ image: {"smpl_param": {"pose": 72, "shape": 10, "trans": 3}, "cam_param": {"foca
 body_pose=pose[3:], betas=shape, transl=trans)` reproduces the rendered mesh.
 """
 
-import io
-import json
 import math
 import os
 import time
-import zipfile
 
-import cv2
-import jax
 import numpy as np
 
 import body_models
+from neuralannot_jax.data.synthetic import common
+from neuralannot_jax.data.synthetic import faces
+from neuralannot_jax.data.synthetic import hands
 from neuralannot_jax.data.synthetic import poses
 from neuralannot_jax.data.synthetic import render as render_mod
 from neuralannot_jax.data.synthetic import scenes
 
-KINDS = ('coco', 'h36m')
+KINDS = ('coco', 'h36m', 'freihand', 'face')
+DEFAULT_KINDS = ('coco', 'h36m')
+# The body-model family each kind renders.
+FAMILIES = {'coco': 'smpl', 'h36m': 'smpl', 'freihand': 'mano', 'face': 'flame'}
 H36M_SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 H36M_ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Posing',
                 'Purchases', 'Sitting', 'SittingDown', 'Smoking', 'Photo', 'Waiting',
@@ -54,45 +60,13 @@ _KIND_SEED = {'coco': 1, 'h36m': 2}
 _MIN_VISIBLE_PIXELS = 20
 
 
-# ---- files -----------------------------------------------------------------------------------
+# ---- files (shared with the hand and face sets: see `common`) ---------------------------
 
-def write_atomic(path, data):
-  """Write bytes or str to `path` via a temporary file and a rename."""
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'wb') as f:
-    f.write(data.encode() if isinstance(data, str) else data)
-  os.replace(tmp, path)
-  return path
-
-
-def write_json(path, obj):
-  return write_atomic(path, json.dumps(obj, separators=(',', ':')))
-
-
-def write_jpeg(path, image, quality):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  ok, buf = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-  if not ok:
-    raise OSError(f'could not encode {path} as JPEG')
-  return write_atomic(path, buf.tobytes())
-
-
-def write_npz(path, arrays):
-  """A compressed .npz whose bytes depend only on the arrays (fixed member timestamps)."""
-  buf = io.BytesIO()
-  with zipfile.ZipFile(buf, 'w', compression=zipfile.ZIP_DEFLATED) as zf:
-    for key, value in arrays.items():
-      info = zipfile.ZipInfo(key + '.npy', date_time=(1980, 1, 1, 0, 0, 0))
-      info.compress_type = zipfile.ZIP_DEFLATED
-      with zf.open(info, 'w', force_zip64=True) as member:
-        np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
-  return write_atomic(path, buf.getvalue())
-
-
-def _r(values, digits):
-  """Rounded plain-float list (json-ready) of any array-like."""
-  return np.round(np.asarray(values, np.float64), digits).tolist()
+write_atomic = common.write_atomic
+write_json = common.write_json
+write_jpeg = common.write_jpeg
+write_npz = common.write_npz
+_r = common.rounded
 
 
 def gt_entry(global_orient, body_pose, betas, transl, focal, princpt):
@@ -104,27 +78,16 @@ def gt_entry(global_orient, body_pose, betas, transl, focal, princpt):
 
 # ---- the body model, batched --------------------------------------------------------------
 
-class _Poser:
-  """Runs the jitted forward pass in fixed-size batches (one compilation, and results that
-  do not depend on how many samples were asked for)."""
-
-  def __init__(self, model, batch_size):
-    self.model, self.batch_size = model, batch_size
-    self.forward = jax.jit(body_models.forward)
+class _Poser(common.BatchedForward):
+  """SMPL bodies from rotation matrices, in fixed-size batches (see `BatchedForward`)."""
 
   def __call__(self, orient, body_pose, betas):
     """(N, 3, 3), (N, 23, 3), (N, 10) -> vertices (N, V, 3), joints (N, K, 3), float64."""
-    n = len(orient)
-    pad = lambda x: np.concatenate([x, np.repeat(x[-1:], self.batch_size - n, 0)]).astype(
-        np.float32)
-    out = self.forward(self.model, global_orient=pad(poses.matrix_to_axis_angle(orient)),
-                       body_pose=pad(body_pose.reshape(n, -1)), betas=pad(betas))
-    return (np.asarray(out.vertices, np.float64)[:n], np.asarray(out.joints, np.float64)[:n])
+    return super().__call__(global_orient=poses.matrix_to_axis_angle(orient),
+                            body_pose=body_pose, betas=betas)
 
 
-def _batches(count, size):
-  for start in range(0, count, size):
-    yield range(start, min(start + size, count))
+_batches = common.batches
 
 
 # ---- COCO ------------------------------------------------------------------------------------
@@ -298,52 +261,84 @@ class _NoProgress:
     pass
 
 
-def make_dataset(out_dir, body_model_dir, num_images=1000, size=128, seed=0, kinds=KINDS,
-                 save_vertices=False, jpeg_quality=90, batch_size=16, progress=True):
-  """Generate the synthetic datasets.
-
-  Args:
-    out_dir: output folder (created); see the module docstring for the layout.
-    body_model_dir: folder with `smpl/SMPL_NEUTRAL.pkl` (the stand-ins from
-      `body_models.synthetic.write_all`, or the official file).
-    num_images: images per kind (Human3.6M: 4 views per frame; the last frame may have
-      fewer views so that the count is exact).
-    size: image side in pixels (square images).
-    seed: everything (images, json bytes) is a function of the seed and the arguments.
-    kinds: any of 'coco', 'h36m'.
-    save_vertices: also write camera-space GT vertices (large: 83 KB per person).
-  Returns:
-    A summary dict: images per kind, seconds, images_per_s.
-  """
-  unknown = set(kinds) - set(KINDS)
-  if unknown:
-    raise ValueError(f'unknown dataset kinds {sorted(unknown)}; expected some of {KINDS}')
-  start = time.perf_counter()
+def _smpl_context(body_model_dir, size, jpeg_quality, save_vertices, batch_size):
+  """The SMPL model, its batched forward pass and what the body writers need of it."""
   model = body_models.load(body_model_dir, 'smpl')
   names = model.joint_names
   ctx = {'size': int(size), 'faces': np.asarray(model.faces), 'joint_names': names,
          'kinematic_names': names[:model.num_joints], 'weights': np.asarray(model.weights),
          'quality': jpeg_quality, 'save_vertices': save_vertices}
-  poser = _Poser(model, batch_size)
-  writers = {'coco': write_coco, 'h36m': write_h36m}
+  return _Poser(model, batch_size), ctx
+
+
+def _meta(seed, size, counts):
+  """synthetic_meta.json: what was generated, with which families and joint sets."""
+  meta = {'seed': seed, 'size': size, 'counts': counts,
+          'families': {k: FAMILIES[k] for k in counts}}
+  if {'coco', 'h36m'} & set(counts):
+    meta.update({'family': 'smpl', 'gender': 'neutral', 'coco_joints': list(scenes.COCO_17),
+                 'h36m_joints': list(scenes.H36M_17),
+                 'h36m_from_model': {k: list(v) for k, v in scenes.H36M_FROM_MODEL.items()}})
+  if 'freihand' in counts:
+    meta['freihand_joint_set'] = 'HAND_21'
+  if 'face' in counts:
+    meta['face_joint_set'] = 'FACE_68'
+  return meta
+
+
+def make_dataset(out_dir, body_model_dir, num_images=1000, size=128, seed=0,
+                 kinds=DEFAULT_KINDS, save_vertices=False, jpeg_quality=90, batch_size=16,
+                 progress=True):
+  """Generate the synthetic datasets.
+
+  Args:
+    out_dir: output folder (created); see the module docstring for the layout.
+    body_model_dir: model root holding the families the kinds need (`FAMILIES`):
+      `smpl/SMPL_NEUTRAL.pkl`, `mano/MANO_RIGHT.pkl`, `flame/FLAME_NEUTRAL.pkl` (or
+      generic_model.pkl) with its landmark embeddings; the stand-ins from
+      `body_models.synthetic.write_model`, or the official files.
+    num_images: images per kind (Human3.6M: 4 views per frame; the last frame may have
+      fewer views so that the count is exact).
+    size: image side in pixels (square images).
+    seed: everything (images, json bytes) is a function of the seed and the arguments.
+    kinds: any of `KINDS`: 'coco', 'h36m', 'freihand', 'face'.
+    save_vertices: also write camera-space GT vertices (large: 83 KB per person).
+    batch_size: samples per forward pass; for speed only (the tests check that it
+      changes no output byte on CPU).
+  Returns:
+    A summary dict: images per kind, seconds, images_per_s, seconds_by_kind.
+  """
+  unknown = set(kinds) - set(KINDS)
+  if unknown:
+    raise ValueError(f'unknown dataset kinds {sorted(unknown)}; expected some of {KINDS}')
+  start = time.perf_counter()
+  if {'coco', 'h36m'} & set(kinds):
+    poser, ctx = _smpl_context(body_model_dir, size, jpeg_quality, save_vertices, batch_size)
+  opts = {'size': int(size), 'quality': jpeg_quality, 'save_vertices': save_vertices,
+          'batch_size': batch_size}
+  body_writers = {'coco': write_coco, 'h36m': write_h36m}
+  part_writers = {'freihand': hands.write_freihand, 'face': faces.write_face}
   bar = _NoProgress()
   if progress:
     from tqdm import tqdm  # pylint: disable=import-outside-toplevel
     bar = tqdm(total=num_images * len(kinds), unit='img', desc='synthetic')
-  counts = {}
+  counts, seconds_by_kind = {}, {}
   try:
     for kind in kinds:
-      counts[kind] = writers[kind](os.path.join(out_dir, kind), poser, ctx, num_images, seed,
-                                   bar)
+      kind_start = time.perf_counter()
+      folder = os.path.join(out_dir, kind)
+      if kind in body_writers:
+        counts[kind] = body_writers[kind](folder, poser, ctx, num_images, seed, bar)
+      else:
+        counts[kind] = part_writers[kind](folder, body_model_dir, opts, num_images, seed, bar)
+      seconds_by_kind[kind] = time.perf_counter() - kind_start
   finally:
     bar.close()
-  write_json(os.path.join(out_dir, 'synthetic_meta.json'), {
-      'seed': seed, 'size': size, 'family': 'smpl', 'gender': 'neutral', 'counts': counts,
-      'coco_joints': list(scenes.COCO_17), 'h36m_joints': list(scenes.H36M_17),
-      'h36m_from_model': {k: list(v) for k, v in scenes.H36M_FROM_MODEL.items()}})
+  write_json(os.path.join(out_dir, 'synthetic_meta.json'), _meta(seed, size, counts))
   seconds = time.perf_counter() - start
   total = sum(counts.values())
-  summary = {**counts, 'seconds': seconds, 'images_per_s': total / max(seconds, 1e-9)}
+  summary = {**counts, 'seconds': seconds, 'images_per_s': total / max(seconds, 1e-9),
+             'seconds_by_kind': seconds_by_kind}
   if progress:
     parts = ', '.join(f'{k} {v}' for k, v in counts.items())
     print(f'wrote {total} images ({parts}) of {size}px to {out_dir} in {seconds:.1f} s '
