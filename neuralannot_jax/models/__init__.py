@@ -1,0 +1,1 @@
+"""Networks: the ResNet backbone (`resnet`) and the annotator head (`annotator`), in Flax NNX."""

@@ -1,0 +1,403 @@
+"""ResNet-18/34/50 backbones in Flax NNX, laid out like torchvision's.
+
+The module tree mirrors torchvision's `ResNet` (`conv1`, `bn1`, `layer1` ...
+`layer4`, blocks `conv1`/`bn1`/..., `downsample.0`/`downsample.1`), so the flat
+names of our variables are torchvision's state-dict names with the field
+renamed:
+
+    torchvision                        ours (keys of the .npz)
+    <conv>.weight       (O, I, H, W)   <conv>.kernel   (H, W, I, O)
+    <bn>.weight         (C,)           <bn>.scale
+    <bn>.bias           (C,)           <bn>.bias
+    <bn>.running_mean   (C,)           <bn>.mean
+    <bn>.running_var    (C,)           <bn>.var
+    <bn>.num_batches_tracked, fc.*     dropped (bookkeeping; we return features)
+
+ResNet-50 is torchvision's v1.5: the stride of a downsampling bottleneck sits
+on its 3x3 convolution. Inputs are NHWC images in ImageNet-normalised units.
+
+    model = ResNet(50, rngs=nnx.Rngs(0))
+    resnet.load_weights(model, 'resnet50.npz')   # from tools/convert_torchvision_resnet.py
+    # or, skipping the random initialisation: resnet.from_weights('resnet50.npz', 50)
+    model.eval()
+    features = model(images)                     # (B, 2048)
+"""
+
+import os
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+# torch's BatchNorm momentum 0.1 weighs the *new* batch; Flax's weighs the old
+# running value: running = 0.9 * running + 0.1 * batch in both.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+# torchvision initialises convolutions with kaiming_normal_(mode='fan_out',
+# nonlinearity='relu'): an untruncated normal of variance 2 / (O * kh * kw).
+_CONV_INIT = nnx.initializers.variance_scaling(2.0, 'fan_out', 'normal')
+
+
+class WeightsError(ValueError):
+  """A weights file or state dict does not fit the ResNet; the message names the key."""
+
+
+def _conv(in_features, out_features, size, stride, *, rngs, dtype, param_dtype):
+  """A bias-free convolution padded like torch's (size - 1) // 2 on every side.
+
+  Explicit padding, not 'SAME': for stride 2 on even sizes XLA's 'SAME' pads
+  only after, torch pads both sides, and the outputs would differ by a shift.
+  """
+  pad = (size - 1) // 2
+  return nnx.Conv(in_features, out_features, (size, size), strides=stride,
+                  padding=((pad, pad), (pad, pad)), use_bias=False, kernel_init=_CONV_INIT,
+                  dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+
+def _batch_norm(features, *, zero_scale=False, rngs, dtype, param_dtype):
+  scale_init = nnx.initializers.zeros if zero_scale else nnx.initializers.ones
+  return nnx.BatchNorm(features, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, scale_init=scale_init,
+                       dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+
+def _downsample(in_features, out_features, stride, *, rngs, dtype, param_dtype):
+  """1x1 projection + BN for the shortcut, or None where the identity fits.
+
+  An nnx.List, not named attributes, so that its variables are called
+  `downsample.0.*` / `downsample.1.*` as in torchvision's nn.Sequential.
+  """
+  if stride == 1 and in_features == out_features:
+    return None
+  kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+  return nnx.List([_conv(in_features, out_features, 1, stride, **kw),
+                   _batch_norm(out_features, **kw)])
+
+
+def _shortcut(downsample, x):
+  if downsample is None:
+    return x
+  conv, bn = downsample
+  return bn(conv(x))
+
+
+class BasicBlock(nnx.Module):
+  """Two 3x3 convolutions: (B, H, W, C_in) -> (B, H/s, W/s, features)."""
+
+  expansion = 1
+
+  def __init__(self, in_features, features, stride=1, *, zero_init_residual=False, rngs,
+               dtype=jnp.float32, param_dtype=jnp.float32):
+    kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.conv1 = _conv(in_features, features, 3, stride, **kw)
+    self.bn1 = _batch_norm(features, **kw)
+    self.conv2 = _conv(features, features, 3, 1, **kw)
+    self.bn2 = _batch_norm(features, zero_scale=zero_init_residual, **kw)
+    self.downsample = _downsample(in_features, features, stride, **kw)
+
+  def __call__(self, x):
+    y = nnx.relu(self.bn1(self.conv1(x)))
+    y = self.bn2(self.conv2(y))
+    return nnx.relu(y + _shortcut(self.downsample, x))
+
+
+class Bottleneck(nnx.Module):
+  """1x1 reduce, 3x3 (strided, v1.5), 1x1 expand: (B, H, W, C_in) -> (B, H/s, W/s, 4 features)."""
+
+  expansion = 4
+
+  def __init__(self, in_features, features, stride=1, *, zero_init_residual=False, rngs,
+               dtype=jnp.float32, param_dtype=jnp.float32):
+    kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    out_features = features * self.expansion
+    self.conv1 = _conv(in_features, features, 1, 1, **kw)
+    self.bn1 = _batch_norm(features, **kw)
+    self.conv2 = _conv(features, features, 3, stride, **kw)
+    self.bn2 = _batch_norm(features, **kw)
+    self.conv3 = _conv(features, out_features, 1, 1, **kw)
+    self.bn3 = _batch_norm(out_features, zero_scale=zero_init_residual, **kw)
+    self.downsample = _downsample(in_features, out_features, stride, **kw)
+
+  def __call__(self, x):
+    y = nnx.relu(self.bn1(self.conv1(x)))
+    y = nnx.relu(self.bn2(self.conv2(y)))
+    y = self.bn3(self.conv3(y))
+    return nnx.relu(y + _shortcut(self.downsample, x))
+
+
+# depth -> (block, blocks per stage), as in the ResNet paper's Table 1.
+SPECS = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+}
+STAGE_FEATURES = (64, 128, 256, 512)
+
+
+def _spec(depth):
+  if depth not in SPECS:
+    raise ValueError(f'ResNet depth {depth!r} is not supported; choose one of {sorted(SPECS)}')
+  return SPECS[depth]
+
+
+class ResNet(nnx.Module):
+  """A torchvision-layout ResNet without its classifier.
+
+  Attributes:
+    depth: 18, 34 or 50.
+    out_features: channels of the features, 512 (18, 34) or 2048 (50).
+
+  Train / eval as any NNX model: `model.train()` normalises with batch
+  statistics and updates the running ones (under `jit`, statistics of the
+  global batch); `model.eval()` uses the running statistics. A new model is in
+  train mode, like a new torch module.
+
+  `dtype` is the compute dtype (e.g. jnp.bfloat16), `param_dtype` the storage
+  dtype of the parameters and running statistics.
+  """
+
+  def __init__(self, depth, *, rngs, dtype=jnp.float32, param_dtype=jnp.float32,
+               zero_init_residual=False):
+    block, counts = _spec(depth)
+    kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+    self.depth = depth
+    self.dtype = dtype
+    self.conv1 = nnx.Conv(3, 64, (7, 7), strides=2, padding=((3, 3), (3, 3)), use_bias=False,
+                          kernel_init=_CONV_INIT, **kw)
+    self.bn1 = _batch_norm(64, **kw)
+    in_features = 64
+    for stage, (features, count) in enumerate(zip(STAGE_FEATURES, counts)):
+      blocks = []
+      for i in range(count):
+        stride = 2 if stage > 0 and i == 0 else 1
+        blocks.append(block(in_features, features, stride,
+                            zero_init_residual=zero_init_residual, **kw))
+        in_features = features * block.expansion
+      setattr(self, f'layer{stage + 1}', nnx.List(blocks))
+    self.out_features = in_features
+
+  def feature_map(self, x):
+    """(B, H, W, 3) normalised images -> (B, H/32, W/32, out_features) in `dtype`.
+
+    Spatial sizes round up at each of the five stride-2 steps, as in torch.
+    """
+    x = nnx.relu(self.bn1(self.conv1(x)))
+    # nnx.max_pool pads with -inf, so the padding never wins: torch's padding=1.
+    x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+      for block in layer:
+        x = block(x)
+    return x
+
+  def __call__(self, x):
+    """(B, H, W, 3) normalised images -> (B, out_features) average-pooled features, float32.
+
+    The mean is taken in float32 so that bfloat16 compute loses nothing more
+    in the 64-to-1 (at 256 px) spatial reduction.
+    """
+    return jnp.mean(self.feature_map(x).astype(jnp.float32), axis=(1, 2))
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def param_shapes(depth):
+  """{our key: shape} of every parameter and running statistic, from the spec alone.
+
+  Needs no model (no JAX arrays): the converter checks a state dict with it.
+  """
+  block, counts = _spec(depth)
+  shapes = {}
+
+  def conv(name, size, cin, cout):
+    shapes[f'{name}.kernel'] = (size, size, cin, cout)
+
+  def bn(name, c):
+    for field in ('scale', 'bias', 'mean', 'var'):
+      shapes[f'{name}.{field}'] = (c,)
+
+  conv('conv1', 7, 3, 64)
+  bn('bn1', 64)
+  cin = 64
+  for stage, (features, count) in enumerate(zip(STAGE_FEATURES, counts)):
+    for i in range(count):
+      stride = 2 if stage > 0 and i == 0 else 1
+      prefix = f'layer{stage + 1}.{i}'
+      cout = features * block.expansion
+      if block is BasicBlock:
+        conv(f'{prefix}.conv1', 3, cin, features)
+        conv(f'{prefix}.conv2', 3, features, features)
+        bn(f'{prefix}.bn1', features)
+        bn(f'{prefix}.bn2', features)
+      else:
+        conv(f'{prefix}.conv1', 1, cin, features)
+        conv(f'{prefix}.conv2', 3, features, features)
+        conv(f'{prefix}.conv3', 1, features, cout)
+        bn(f'{prefix}.bn1', features)
+        bn(f'{prefix}.bn2', features)
+        bn(f'{prefix}.bn3', cout)
+      if stride != 1 or cin != cout:
+        conv(f'{prefix}.downsample.0', 1, cin, cout)
+        bn(f'{prefix}.downsample.1', cout)
+      cin = cout
+  return shapes
+
+
+# torch BatchNorm field -> ours.
+_BN_FIELDS = {'weight': 'scale', 'bias': 'bias', 'running_mean': 'mean', 'running_var': 'var'}
+_TORCH_FIELDS = {'kernel': 'weight', **{ours: theirs for theirs, ours in _BN_FIELDS.items()}}
+# Keys a torchvision checkpoint has that we do not use.
+_DROPPED_SUFFIXES = ('num_batches_tracked',)
+_DROPPED_PREFIXES = ('fc.',)
+
+
+def convert_state_dict(state_dict, depth):
+  """torchvision ResNet state dict -> {our key: array} (numpy only).
+
+  Args:
+    state_dict: {torchvision name: np.ndarray}, e.g. from
+      `{k: v.numpy() for k, v in torch.load(path).items()}`. A `module.` prefix
+      (from nn.DataParallel) is stripped.
+    depth: 18, 34 or 50.
+
+  Returns:
+    {our key: float32 array} with conv kernels in HWIO, ready for `save_arrays`
+    or `load_weights`.
+
+  Raises:
+    WeightsError naming the torchvision key that is missing, unexpected or of
+    the wrong shape.
+  """
+  shapes = param_shapes(depth)
+  state = {}
+  for key, value in state_dict.items():
+    key = str(key)
+    state[key[len('module.'):] if key.startswith('module.') else key] = value
+
+  def torch_key(ours):
+    name, field = ours.rsplit('.', 1)
+    return f'{name}.{_TORCH_FIELDS[field]}'
+
+  # Every name first: a state dict of another depth then says which layer it
+  # lacks rather than which shape it got wrong.
+  missing = [torch_key(k) for k in shapes if torch_key(k) not in state]
+  if missing:
+    raise WeightsError(f'missing {missing[0]!r} (and {len(missing) - 1} more); is this a '
+                       f'torchvision ResNet-{depth} state dict?')
+  out, used = {}, set()
+  for ours, shape in shapes.items():
+    theirs = torch_key(ours)
+    value = np.asarray(state[theirs], dtype=np.float32)
+    if ours.endswith('.kernel'):
+      if value.ndim != 4:
+        raise WeightsError(f'{theirs!r}: expected a 4-D (O, I, H, W) conv weight, '
+                           f'got shape {value.shape}')
+      value = value.transpose(2, 3, 1, 0)  # OIHW -> HWIO
+    if value.shape != shape:
+      raise WeightsError(f'{theirs!r}: shape {value.shape} (after conversion) does not fit '
+                         f'ResNet-{depth}, which needs {shape} for {ours!r}')
+    out[ours] = np.ascontiguousarray(value)
+    used.add(theirs)
+
+  unexpected = sorted(k for k in state if k not in used and not k.startswith(_DROPPED_PREFIXES)
+                      and not k.endswith(_DROPPED_SUFFIXES))
+  if unexpected:
+    raise WeightsError(f'unexpected keys for ResNet-{depth}: {unexpected[:5]}'
+                       f'{" ..." if len(unexpected) > 5 else ""} (another depth?)')
+  return out
+
+
+def _variables(model):
+  """{our key: nnx.Variable} of the parameters and running statistics."""
+  flat = nnx.to_flat_state(nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)))
+  return {'.'.join(str(p) for p in path): var for path, var in flat}
+
+
+def save_arrays(arrays, path):
+  """Writes {key: array} to `path` as an .npz, atomically (temporary file, then rename)."""
+  path = os.fspath(path)
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix='.resnet-', suffix='.npz.tmp', dir=directory)
+  try:
+    with os.fdopen(fd, 'wb') as f:
+      np.savez(f, **arrays)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def save_weights(model, path):
+  """Writes the model's parameters and running statistics to an .npz (float32), atomically."""
+  # float32 on disk whatever param_dtype is: plain numpy cannot read bfloat16 back.
+  save_arrays({k: np.asarray(v.get_value(), dtype=np.float32)
+               for k, v in _variables(model).items()}, path)
+
+
+def load_weights(model, source, *, strict=True):
+  """Assigns weights into `model` in place from an .npz path or a {key: array} dict.
+
+  Every key is checked before anything is assigned, so a bad file leaves the
+  model unchanged. Values are cast to the model's param_dtype.
+
+  Args:
+    model: a ResNet (or any module whose variables use our key names).
+    source: path of an .npz written by `save_weights` / the converter, or a dict.
+    strict: if False, keys of the model missing from `source` keep their values
+      and extra keys in `source` are ignored.
+
+  Raises:
+    WeightsError naming the key that is missing, unexpected or of the wrong shape.
+  """
+  where = f'{os.fspath(source)}: ' if not isinstance(source, dict) else ''
+  if isinstance(source, dict):
+    arrays = source
+  else:
+    with np.load(source, allow_pickle=False) as f:
+      arrays = {k: f[k] for k in f.files}
+  variables = _variables(model)
+  if strict:
+    missing = sorted(set(variables) - set(arrays))
+    if missing:
+      raise WeightsError(f'{where}missing {len(missing)} key(s), first {missing[0]!r}; '
+                         'is it for a different depth?')
+    extra = sorted(set(arrays) - set(variables))
+    if extra:
+      raise WeightsError(f'{where}unexpected key {extra[0]!r} (and {len(extra) - 1} more); '
+                         'is it for a different depth?')
+  updates = []
+  for key, var in variables.items():
+    if key not in arrays:
+      continue
+    value = np.asarray(arrays[key])
+    want = tuple(var.get_value().shape)
+    if value.shape != want:
+      raise WeightsError(f'{where}{key!r} has shape {value.shape}, the model needs {want}')
+    if not np.issubdtype(value.dtype, np.floating):
+      raise WeightsError(f'{where}{key!r} has dtype {value.dtype}, expected floating point')
+    updates.append((var, value))
+  for var, value in updates:
+    var.set_value(jnp.asarray(value, dtype=var.get_value().dtype))
+  return model
+
+
+def from_weights(source, depth, **kwargs):
+  """A ResNet-`depth` holding the weights of `source` (an .npz path or a {key: array} dict).
+
+  Skips the random initialisation (seconds of compiling on a CPU): the model is
+  built abstractly with nnx.eval_shape and every variable then comes from
+  `source`, which must therefore hold them all. `kwargs` go to `ResNet`.
+  """
+  model = nnx.eval_shape(lambda: ResNet(depth, rngs=nnx.Rngs(0), **kwargs))
+  return load_weights(model, source, strict=True)
+
+
+__all__ = [
+    'BN_EPSILON', 'BN_MOMENTUM', 'BasicBlock', 'Bottleneck', 'ResNet', 'SPECS', 'WeightsError',
+    'convert_state_dict', 'from_weights', 'load_weights', 'param_shapes', 'save_arrays',
+    'save_weights',
+]

@@ -1,0 +1,247 @@
+"""ResNet backbone: parity with a torch.nn ResNet in torchvision's layout, weights I/O, training."""
+
+import importlib.util
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from neuralannot_jax.models import resnet
+
+torch = pytest.importorskip('torch')
+
+TOOL = pathlib.Path(__file__).resolve().parents[1] / 'tools' / 'convert_torchvision_resnet.py'
+
+
+def _load_tool():
+  spec = importlib.util.spec_from_file_location('convert_torchvision_resnet', TOOL)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+tool = _load_tool()
+
+
+def _randomised_reference(depth, seed=0):
+  """torch.nn ResNet with torchvision's names, random weights and non-trivial BN statistics."""
+  torch.manual_seed(seed)
+  model = tool.torch_resnet(depth)
+  with torch.no_grad():
+    for module in model.modules():
+      if isinstance(module, torch.nn.BatchNorm2d):
+        c = module.num_features
+        # Scales around 1 keep activations O(1) through the depth, so an
+        # absolute tolerance means the same everywhere.
+        module.weight.uniform_(0.5, 1.5)
+        module.bias.uniform_(-0.2, 0.2)
+        module.running_mean.copy_(0.2 * torch.randn(c))
+        module.running_var.uniform_(0.5, 2.0)
+  return model
+
+
+def _numpy_state(model):
+  return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _images(shape, seed=0):
+  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _torch_features(model, x_nhwc):
+  with torch.no_grad():
+    return model(torch.from_numpy(x_nhwc).permute(0, 3, 1, 2)).numpy()
+
+
+@pytest.fixture(scope='module')
+def reference18():
+  return _randomised_reference(18)
+
+
+@pytest.fixture(scope='module')
+def converted18(reference18):
+  return resnet.convert_state_dict(_numpy_state(reference18), 18)
+
+
+def _ours(depth, arrays=None, **kwargs):
+  """Our ResNet holding `arrays`; abstract (shapes only) if None.
+
+  Random initialisation compiles a sampler per kernel shape (seconds on this
+  CPU); only the training test needs it.
+  """
+  if arrays is None:
+    return nnx.eval_shape(lambda: resnet.ResNet(depth, rngs=nnx.Rngs(0), **kwargs))
+  return resnet.from_weights(arrays, depth, **kwargs)
+
+
+def test_key_mapping_and_shapes(converted18):
+  assert converted18['conv1.kernel'].shape == (7, 7, 3, 64)
+  assert converted18['layer2.0.downsample.0.kernel'].shape == (1, 1, 64, 128)
+  assert set(converted18['layer2.0.downsample.1.scale'].shape) == {128}
+  assert 'layer1.0.downsample.0.kernel' not in converted18  # identity shortcut
+  assert not any(k.startswith('fc') or 'num_batches' in k for k in converted18)
+  assert set(converted18) == set(resnet.param_shapes(18))
+  model = _ours(18)
+  assert model.out_features == 512
+  assert {k: tuple(v.get_value().shape) for k, v in resnet._variables(model).items()} == \
+      resnet.param_shapes(18)
+
+
+def test_resnet18_matches_torch_in_eval_mode(reference18, converted18):
+  reference18.eval()
+  model = _ours(18, converted18)
+  model.eval()
+  # Odd, non-square sizes exercise the padding and rounding of every stride-2 step.
+  x = _images((2, 72, 88, 3))
+  want = _torch_features(reference18, x)
+  got = np.asarray(model(jnp.asarray(x)))
+  assert got.shape == (2, 512) and np.abs(want).max() > 0.1
+  np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+  assert model.feature_map(jnp.asarray(x)).shape == (2, 3, 3, 512)
+
+
+def test_resnet50_bottleneck_matches_torch():
+  reference = _randomised_reference(50, seed=1)
+  reference.eval()
+  model = _ours(50, resnet.convert_state_dict(_numpy_state(reference), 50))
+  model.eval()
+  assert model.out_features == 2048
+  x = _images((2, 64, 64, 3), seed=1)
+  np.testing.assert_allclose(np.asarray(model(jnp.asarray(x))), _torch_features(reference, x),
+                             atol=1e-4, rtol=1e-4)
+
+
+def test_train_mode_uses_batch_statistics_and_updates_them(converted18):
+  reference = _randomised_reference(18)
+  reference.train()
+  model = _ours(18, converted18)
+  model.train()
+  x = _images((2, 64, 64, 3), seed=2)
+  before = np.asarray(model.layer3[0].bn1.mean.get_value())
+  got = np.asarray(model(jnp.asarray(x)))
+  np.testing.assert_allclose(got, _torch_features(reference, x), atol=1e-4, rtol=1e-4)
+  assert not np.allclose(before, np.asarray(model.layer3[0].bn1.mean.get_value()))
+  # Same momentum convention: the running means agree with torch's after one step.
+  ours = resnet._variables(model)
+  theirs = reference.state_dict()
+  for key in ('bn1', 'layer1.0.bn2', 'layer4.1.bn2'):
+    np.testing.assert_allclose(np.asarray(ours[f'{key}.mean'].get_value()),
+                               theirs[f'{key}.running_mean'].numpy(), atol=1e-5, rtol=1e-4)
+  # torch updates the running variance with the unbiased batch variance, Flax with
+  # the biased one: they differ by n / (n - 1), n = values per channel.
+  n = 2 * 32 * 32
+  batch_var_ours = (ours['bn1.var'].get_value() - 0.9 * converted18['bn1.var']) / 0.1
+  batch_var_torch = (theirs['bn1.running_var'].numpy() - 0.9 * converted18['bn1.var']) / 0.1
+  np.testing.assert_allclose(np.asarray(batch_var_ours) * n / (n - 1), batch_var_torch,
+                             rtol=1e-3, atol=1e-5)
+
+
+def test_jitted_train_step_changes_params_and_stats(converted18):
+  assert _ours(18).bn1.use_running_average is False  # new models train, like torch's
+  model = _ours(18, converted18)
+  optimizer = nnx.Optimizer(model, optax.sgd(0.01), wrt=nnx.Param)
+
+  @nnx.jit
+  def step(model, optimizer, x, target):
+    def loss_fn(model):
+      return jnp.mean((model(x) - target) ** 2)
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    optimizer.update(model, grads)
+    return loss
+
+  x = jnp.asarray(_images((2, 32, 32, 3), seed=3))
+  target = jnp.ones((2, 512))
+  kernel = np.asarray(model.layer4[1].conv2.kernel.get_value())
+  mean = np.asarray(model.bn1.mean.get_value())
+  loss0 = float(step(model, optimizer, x, target))
+  loss1 = float(step(model, optimizer, x, target))
+  assert np.isfinite(loss0) and loss1 < loss0
+  assert not np.allclose(kernel, np.asarray(model.layer4[1].conv2.kernel.get_value()))
+  assert not np.allclose(mean, np.asarray(model.bn1.mean.get_value()))
+
+
+def test_load_weights_checks_every_key_before_assigning(converted18, tmp_path):
+  model = _ours(18, converted18)
+  bad = dict(converted18)
+  bad['layer3.1.conv2.kernel'] = np.zeros((3, 3, 256, 128), np.float32)
+  kernel = np.asarray(model.conv1.kernel.get_value())
+  with pytest.raises(resnet.WeightsError, match=r"layer3\.1\.conv2\.kernel.*\(3, 3, 256, 256\)"):
+    resnet.load_weights(model, bad)
+  np.testing.assert_array_equal(kernel, np.asarray(model.conv1.kernel.get_value()))
+
+  missing = {k: v for k, v in converted18.items() if k != 'layer2.0.downsample.1.var'}
+  with pytest.raises(resnet.WeightsError, match=r'layer2\.0\.downsample\.1\.var'):
+    resnet.load_weights(model, missing)
+  resnet.load_weights(model, missing, strict=False)
+
+  path = tmp_path / 'bad.npz'
+  resnet.save_arrays(bad, path)
+  with pytest.raises(resnet.WeightsError, match=r"bad\.npz.*layer3\.1\.conv2\.kernel"):
+    resnet.load_weights(model, path)
+  with pytest.raises(resnet.WeightsError, match=r"missing 80 key\(s\), first 'layer1\.2\."):
+    resnet.load_weights(_ours(34), converted18)
+
+
+def test_convert_state_dict_names_the_torch_key(reference18):
+  state = _numpy_state(reference18)
+  state['layer1.1.bn1.running_var'] = np.ones(32, np.float32)
+  with pytest.raises(resnet.WeightsError, match=r'layer1\.1\.bn1\.running_var'):
+    resnet.convert_state_dict(state, 18)
+  with pytest.raises(resnet.WeightsError, match=r'layer1\.0\.conv3\.weight'):
+    resnet.convert_state_dict(_numpy_state(reference18), 50)
+  prefixed = {f'module.{k}': v for k, v in _numpy_state(reference18).items()}
+  assert set(resnet.convert_state_dict(prefixed, 18)) == set(resnet.param_shapes(18))
+
+
+def test_save_load_round_trip(converted18, tmp_path):
+  path = tmp_path / 'sub' / 'r18.npz'
+  resnet.save_weights(_ours(18, converted18), path)
+  assert [p.name for p in path.parent.iterdir()] == ['r18.npz']  # no temporary left
+  with np.load(path) as f:
+    for key, value in converted18.items():
+      np.testing.assert_array_equal(f[key], value)
+
+
+def test_tool_converts_and_verifies_a_pth(reference18, tmp_path):
+  pth, out = tmp_path / 'resnet18.pth', tmp_path / 'resnet18.npz'
+  torch.save(reference18.state_dict(), pth)
+  assert tool.main(['--pth', str(pth), '--out', str(out), '--verify']) == 0  # depth inferred
+  with np.load(out) as f:
+    np.testing.assert_array_equal(f['layer4.1.bn2.mean'],
+                                  reference18.state_dict()['layer4.1.bn2.running_mean'].numpy())
+  assert tool.main(['--pth', str(pth), '--depth', '34', '--out', str(tmp_path / 'x.npz')]) == 1
+
+
+def test_bfloat16_compute(converted18):
+  model = _ours(18, converted18)
+  model.eval()
+  fast = _ours(18, converted18, dtype=jnp.bfloat16)
+  fast.eval()
+  assert fast.conv1.kernel.get_value().dtype == jnp.float32
+  x = jnp.asarray(_images((1, 64, 64, 3), seed=4))
+  forward = nnx.jit(lambda model, x: model(x))
+  want, got = np.asarray(forward(model, x)), np.asarray(forward(fast, x))
+  assert got.dtype == np.float32
+  assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+
+
+
+def test_zero_init_residual_zeroes_the_last_scale_of_each_block():
+  rngs = nnx.Rngs(0)
+  block = resnet.Bottleneck(64, 16, zero_init_residual=True, rngs=rngs)
+  assert not np.any(np.asarray(block.bn3.scale.get_value()))
+  assert np.all(np.asarray(block.bn2.scale.get_value()) == 1)
+  # torchvision's kaiming_normal_(mode='fan_out'): std sqrt(2 / (out * kh * kw)).
+  assert abs(np.std(np.asarray(block.conv3.kernel.get_value())) / np.sqrt(2 / 64) - 1) < 0.1
+  block = resnet.BasicBlock(16, 16, zero_init_residual=True, rngs=rngs)
+  assert not np.any(np.asarray(block.bn2.scale.get_value()))
+  # With the residual branch silenced a block starts as relu(identity).
+  block.eval()
+  x = jnp.asarray(_images((1, 8, 8, 16)))
+  np.testing.assert_allclose(np.asarray(block(x)), np.maximum(np.asarray(x), 0))
+  assert resnet.BasicBlock(16, 16, rngs=rngs).bn2.scale.get_value().min() == 1  # off by default
