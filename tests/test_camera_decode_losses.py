@@ -1,0 +1,345 @@
+"""camera.py, decode.py and losses.py: the annotator's geometry, head decoding and objective."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import body_models
+from body_models import rotations
+from body_models import synthetic
+from body_models import vposer
+from neuralannot_jax import camera
+from neuralannot_jax import decode as decode_lib
+from neuralannot_jax import losses
+from neuralannot_jax.data import crop as crop_lib
+from neuralannot_jax.data import joint_sets
+
+
+# Jitted once per shape: eager dispatch of the many small rotation ops is what is slow on CPU.
+_decode = jax.jit(decode_lib.decode, static_argnums=0)
+_decode_rotmats = jax.jit(decode_lib.decode_rotmats, static_argnums=0)
+_forward = jax.jit(body_models.forward)
+_forward_rotmats = jax.jit(body_models.forward_rotmats)
+
+
+@pytest.fixture(scope='module')
+def smpl(tmp_path_factory):
+  root = tmp_path_factory.mktemp('smpl')
+  synthetic.write_model('smpl', root)
+  return body_models.load(root, 'smpl')
+
+
+@pytest.fixture(scope='module')
+def mano_dir(tmp_path_factory):
+  root = tmp_path_factory.mktemp('mano')
+  synthetic.write_model('mano', root)
+  return root
+
+
+@pytest.fixture(scope='module')
+def vposer_params():
+  return vposer.init_params(jax.random.key(0))   # outside jit, as its docstring asks
+
+
+def _random_aa(rng, shape, scale=0.8):
+  return rng.uniform(-scale, scale, shape).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- camera
+
+
+def test_camera_translation_matches_the_authors_formula():
+  cam = np.array([[0.1, -0.2, 0.0], [0.0, 0.3, 1.5], [-1.0, 0.0, -2.0]], np.float32)
+  got = np.asarray(camera.camera_translation(cam, 256, (5000, 5000), 2.5))
+  k = math.sqrt(5000 * 5000 * 2.5 * 2.5 / (256 * 256))     # = 48.828125
+  for row, c in zip(got, cam):
+    np.testing.assert_allclose(row[:2], c[:2])
+    np.testing.assert_allclose(row[2], k / (1 + math.exp(-c[2])), rtol=1e-6)
+  # A non-square input (the authors' 256x192 body crop) and a hand's 0.4 m.
+  got = camera.camera_translation(cam, (256, 192), (5000, 4000), 0.4)
+  k = math.sqrt(5000 * 4000 * 0.4 * 0.4 / (256 * 192))
+  np.testing.assert_allclose(got[:, 2], k / (1 + np.exp(-cam[:, 2])), rtol=1e-6)
+  assert camera.default_camera_3d_size('mano') == 0.4
+  assert camera.default_camera_3d_size('smplx') == 2.5
+
+
+def test_project_by_hand_and_crop_camera():
+  focal, princpt = camera.crop_camera(256)
+  np.testing.assert_allclose(focal, [5000, 5000])
+  np.testing.assert_allclose(princpt, [127.5, 127.5])
+  pts = np.array([[[0.1, -0.2, 40.0], [0.0, 0.0, 20.0]]], np.float32)
+  got = camera.project(pts, focal, princpt)
+  np.testing.assert_allclose(got[0, 0], [0.1 / 40 * 5000 + 127.5, -0.2 / 40 * 5000 + 127.5],
+                             rtol=1e-6)
+  np.testing.assert_allclose(got[0, 1], [127.5, 127.5])
+  # Per-sample cameras (B, 2).
+  got = camera.project(np.concatenate([pts, pts]), np.array([[5000, 5000], [100, 200]]),
+                       np.array([[127.5, 127.5], [0, 0]]))
+  np.testing.assert_allclose(got[1, 0], [0.1 / 40 * 100, -0.2 / 40 * 200], rtol=1e-6)
+
+
+def test_crop_projection_maps_back_to_the_original_camera():
+  """Project with the crop camera, map the pixels with the inverse affine == project with
+  the original-image camera, for random boxes (scale + translation crops)."""
+  rng = np.random.default_rng(0)
+  b, k, size = 6, 9, 256
+  centers = rng.uniform(100, 1500, (b, 2))
+  sides = rng.uniform(40, 900, b)
+  inverse = np.stack([crop_lib.crop_transform(c, s, size, inverse=True)
+                      for c, s in zip(centers, sides)])
+  points = rng.normal(0, 0.5, (b, k, 3)) + np.array([0.2, -0.1, 30.0])
+  focal, princpt = camera.crop_camera(size)
+  crop_px = np.asarray(camera.project(points, focal, princpt))
+  back = crop_lib.transform_points(crop_px, inverse)
+  f_o, c_o = camera.to_original_camera(focal, princpt, inverse)
+  np.testing.assert_allclose(f_o, 5000 * sides[:, None] / size * np.ones(2), rtol=1e-5)
+  direct = camera.project(points, f_o, c_o)
+  np.testing.assert_allclose(direct, back, atol=2e-3)
+
+
+def test_flipped_rotated_crop_maps_back_after_undoing_the_3d_transform():
+  rng = np.random.default_rng(1)
+  size = 256
+  focal, princpt = camera.crop_camera(size)
+  for rotation, flip in ((30.0, False), (0.0, True), (-45.0, True)):
+    center, side = rng.uniform(200, 800, 2), rng.uniform(100, 500)
+    inverse = crop_lib.crop_transform(center, side, size, rotation, flip, inverse=True)
+    original = rng.normal(0, 0.4, (1, 7, 3)) + np.array([0.0, 0.0, 25.0])
+    # The crop frame as data/crop.py builds it: rotate about z, then mirror x.
+    mirror = np.diag([-1.0 if flip else 1.0, 1.0, 1.0])
+    in_crop = original @ (mirror @ crop_lib.rotation_3d(rotation)).T
+    crop_px = np.asarray(camera.project(in_crop, focal, princpt))
+    back = crop_lib.transform_points(crop_px, inverse[None])
+    f_o, c_o = camera.to_original_camera(focal, princpt, inverse[None])
+    undone = crop_lib.crop_to_camera_3d(in_crop, rotation, flip)
+    np.testing.assert_allclose(undone, original, atol=1e-5)
+    np.testing.assert_allclose(camera.project(undone, f_o, c_o), back, atol=2e-3)
+
+
+def test_project_is_finite_at_and_behind_the_camera():
+  pts = jnp.array([[[0.1, 0.2, 0.0], [0.1, -0.2, -1.0], [0.3, 0.1, 1e-7]]])
+  f, c = camera.crop_camera(256)
+  grad = jax.grad(lambda p: jnp.sum(camera.project(p, f, c)))(pts)
+  assert np.all(np.isfinite(camera.project(pts, f, c)))
+  assert np.all(np.isfinite(grad))
+
+
+# ----------------------------------------------------------------------------- decode
+
+
+def test_head_spec_layouts():
+  spec = decode_lib.HeadSpec('smplx', 'mocap')
+  names = [s.name for s in spec.slots]
+  assert names == ['global_orient', 'body_pose', 'jaw_pose', 'left_hand_pose',
+                   'right_hand_pose', 'betas', 'expression', 'camera']
+  assert spec.size == 6 * (1 + 21 + 1 + 15 + 15) + 10 + 10 + 3
+  wild = decode_lib.HeadSpec('smplx', 'wild', num_hand_comps=12)
+  assert wild.size == 6 + 32 + 6 + 12 + 12 + 10 + 10 + 3
+  assert decode_lib.HeadSpec('smpl', 'wild').size == 6 + 32 + 10 + 3
+  assert decode_lib.HeadSpec('mano', 'wild').size == 6 + 6 + 10 + 3
+  assert decode_lib.HeadSpec('flame', 'wild').size == 6 * 3 + 10 + 10 + 3
+  assert decode_lib.HeadSpec('mano', 'wild').depth_size == 0.4
+  hash(wild)   # static under jit
+  parts = spec.split(jnp.zeros((4, spec.size)))
+  assert parts['body_pose'].shape == (4, 21, 6)
+  assert parts['camera'].shape == (4, 3)
+  with pytest.raises(ValueError, match='predicts'):
+    spec.split(jnp.zeros((4, spec.size + 1)))
+  with pytest.raises(ValueError, match='mode'):
+    decode_lib.HeadSpec('smpl', 'other')
+
+
+def test_6d_decode_recovers_known_rotations():
+  rng = np.random.default_rng(2)
+  spec = decode_lib.HeadSpec('smpl', 'mocap')
+  aa = _random_aa(rng, (3, 24, 3), 2.0)
+  r6 = rotations.axis_angle_to_rot6d(jnp.asarray(aa))
+  raw = {'global_orient': r6[:, :1], 'body_pose': r6[:, 1:],
+         'betas': jnp.zeros((3, 10)), 'camera': jnp.zeros((3, 3))}
+  params = _decode(spec, raw)
+  np.testing.assert_allclose(params['global_orient'], aa[:, 0], atol=1e-5)
+  np.testing.assert_allclose(params['body_pose'], aa[:, 1:].reshape(3, 69), atol=1e-5)
+  assert params['transl'].shape == (3, 3)
+  # A flat head vector with the neutral bias decodes to the rest pose.
+  neutral = _decode(spec, spec.split(jnp.tile(jnp.asarray(spec.neutral()), (3, 1))))
+  np.testing.assert_allclose(neutral['body_pose'], 0, atol=1e-6)
+  np.testing.assert_allclose(neutral['transl'][:, 2], camera.depth_scale(256) / 2, rtol=1e-6)
+
+
+def test_mocap_decode_and_forward_reproduce_a_pose(smpl):
+  rng = np.random.default_rng(3)
+  spec = decode_lib.HeadSpec('smpl', 'mocap')
+  aa = _random_aa(rng, (2, 24, 3))
+  betas = rng.normal(0, 1, (2, 10)).astype(np.float32)
+  r6 = np.asarray(rotations.axis_angle_to_rot6d(jnp.asarray(aa))).reshape(2, -1)
+  cam = np.array([[0.1, 0.2, 0.5], [0.0, -0.1, -0.3]], np.float32)
+  raw = jnp.asarray(np.concatenate([r6, betas, cam], 1))
+  params = _decode(spec, spec.split(raw))
+  out = _forward(smpl, **params)
+  transl = camera.camera_translation(cam, 256)
+  want = _forward(smpl, global_orient=aa[:, 0], body_pose=aa[:, 1:].reshape(2, -1),
+                  betas=betas, transl=transl)
+  np.testing.assert_allclose(out.vertices, want.vertices, atol=1e-4)
+  # The rotation-matrix path gives the same mesh.
+  rot = _decode_rotmats(spec, spec.split(raw))
+  assert rot['rotmats'].shape == (2, 24, 3, 3)
+  np.testing.assert_allclose(_forward_rotmats(smpl, **rot).vertices,
+                             want.vertices, atol=1e-4)
+
+
+def test_vposer_path_gives_smpl_body_pose_with_zero_hands(vposer_params):
+  rng = np.random.default_rng(4)
+  spec = decode_lib.HeadSpec('smpl', 'wild')
+  raw = spec.split(jnp.asarray(rng.normal(0, 1, (3, spec.size)).astype(np.float32)))
+  params = _decode(spec, raw, vposer_params=vposer_params)
+  assert params['body_pose'].shape == (3, 69)
+  want = vposer.decode(vposer_params, raw['body_pose'])
+  assert want.shape == (3, 63)
+  np.testing.assert_allclose(params['body_pose'][:, :63], want, atol=1e-6)
+  np.testing.assert_array_equal(params['body_pose'][:, 63:], 0)
+  rot = _decode_rotmats(spec, raw, vposer_params=vposer_params)
+  np.testing.assert_allclose(rot['rotmats'][:, 22:], np.broadcast_to(np.eye(3), (3, 2, 3, 3)))
+  np.testing.assert_allclose(rot['rotmats'][:, 1:22],
+                             rotations.axis_angle_to_matrix(want.reshape(3, 21, 3)), atol=1e-5)
+  with pytest.raises(ValueError, match='vposer_params'):
+    _decode(spec, raw)
+
+
+def test_pca_path_equals_components_matmul(mano_dir):
+  rng = np.random.default_rng(5)
+  spec = decode_lib.HeadSpec('mano', 'wild', num_hand_comps=6)
+  raw = spec.split(jnp.asarray(rng.normal(0, 1, (2, spec.size)).astype(np.float32)))
+  pca_model = body_models.load(mano_dir, 'mano', use_pca=True, num_pca_comps=6)
+  comps = pca_model.hand_components['hand_pose']
+  params = _decode(spec, raw, hand_components=comps)
+  np.testing.assert_allclose(params['hand_pose'], raw['hand_pose'] @ comps, atol=1e-6)
+  wrong = decode_lib.HeadSpec('mano', 'wild', num_hand_comps=4)
+  with pytest.raises(ValueError, match='num_pca_comps=4'):
+    _decode(wrong, wrong.split(jnp.zeros((2, wrong.size))), hand_components=comps)
+  # No matrix: the coefficients pass through, for a model loaded with use_pca=True.
+  coeffs = _decode(spec, raw)
+  np.testing.assert_array_equal(coeffs['hand_pose'], raw['hand_pose'])
+  # The matrix path, with the mean hand, agrees with forward.
+  rot = _decode_rotmats(spec, raw, hand_components=pca_model.hand_components,
+                                  pose_mean=pca_model.pose_mean)
+  np.testing.assert_allclose(_forward_rotmats(pca_model, **rot).vertices,
+                             _forward(pca_model, **coeffs).vertices, atol=1e-5)
+
+
+def test_mocap_decode_with_a_mean_hand_matches_the_matrix_path(mano_dir):
+  rng = np.random.default_rng(6)
+  model = body_models.load(mano_dir, 'mano')       # flat_hand_mean=False: a mean hand
+  assert np.abs(model.pose_mean).max() > 0
+  spec = decode_lib.HeadSpec('mano', 'mocap')
+  raw = spec.split(jnp.asarray(rng.normal(0, 1, (2, spec.size)).astype(np.float32)))
+  params = _decode(spec, raw, pose_mean=model.pose_mean)
+  rot = _decode_rotmats(spec, raw, pose_mean=model.pose_mean)
+  np.testing.assert_allclose(_forward(model, **params).vertices,
+                             _forward_rotmats(model, **rot).vertices, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_joint_l1_ignores_invalid_joints():
+  pred = np.array([[[0.0, 0.0], [1.0, 2.0], [100.0, 100.0]]])
+  target = np.array([[[1.0, -1.0], [1.0, 0.0], [0.0, 0.0]]])
+  valid = np.array([[1.0, 1.0, 0.0]])
+  # |0-1| + |0+1| + |1-1| + |2-0| over 4 valid entries.
+  np.testing.assert_allclose(losses.joint_l1(pred, target, valid), 4.0 / 4)
+  np.testing.assert_allclose(losses.joint_l1(pred, target, np.zeros((1, 3))), 0.0)
+  grad = jax.grad(lambda p: losses.joint_l1(p, target, np.zeros((1, 3))))(jnp.asarray(pred))
+  assert np.all(np.isfinite(grad)) and not np.any(grad)
+
+
+def test_root_relative_and_param_l2():
+  j = jnp.arange(12.0).reshape(1, 4, 3)
+  np.testing.assert_allclose(losses.root_relative(j, 1)[0, 1], 0)
+  np.testing.assert_allclose(losses.root_relative(j, (0, 2))[0, 0], [-3, -3, -3])
+  total, terms = losses.param_l2({'betas': jnp.ones((2, 10)) * 2, 'other': jnp.ones(3)},
+                                 {'betas': 0.5, 'expression': 1.0})
+  np.testing.assert_allclose(total, 0.5 * 4)
+  assert set(terms) == {'betas'}
+
+
+def _batch(joints_2d, joints_3d, valid, size=256):
+  b, k = valid.shape
+  return {'image': np.zeros((b, size, size, 3), np.float32), 'joints_2d': joints_2d,
+          'valid': valid, 'joints_3d': joints_3d, 'valid3d': valid,
+          'has_3d': np.ones(b, bool), 'mask': np.ones(b, bool)}
+
+
+def test_mocap_loss_by_hand():
+  rng = np.random.default_rng(7)
+  gt = rng.normal(0, 0.3, (2, 5, 3)).astype(np.float32)
+  pred = gt + 0.5                                    # a pure translation: no 3D loss
+  valid = np.ones((2, 5), np.float32)
+  batch = _batch(np.zeros((2, 5, 2), np.float32), gt, valid)
+  total, terms = losses.neuralannot_loss(pred, batch, None, 'mocap', {'joints_3d': 1.0})
+  np.testing.assert_allclose(total, 0, atol=1e-6)
+  pred = gt.copy()
+  pred[0, 3] += np.array([0.1, 0.0, -0.2], np.float32)
+  valid[1, 2] = 0
+  batch = _batch(np.zeros((2, 5, 2), np.float32), gt, valid)
+  total, terms = losses.neuralannot_loss(pred, batch, None, 'mocap', {'joints_3d': 2.0})
+  np.testing.assert_allclose(terms['joints_3d'], 2.0 * 0.3 / (9 * 3), rtol=1e-5)
+  # An invalid root invalidates its sample.
+  valid[0, 0] = 0
+  batch = _batch(np.zeros((2, 5, 2), np.float32), gt, valid)
+  total, _ = losses.neuralannot_loss(pred, batch, None, 'mocap', {'joints_3d': 1.0})
+  np.testing.assert_allclose(total, 0, atol=1e-6)
+
+
+def test_losses_have_finite_gradients_near_zero_depth():
+  joints = jnp.array([[[0.1, 0.2, -0.3], [0.0, 0.1, 0.0], [0.2, 0.2, 1e-6]]])
+  batch = _batch(np.full((1, 3, 2), 100.0, np.float32), np.zeros((1, 3, 3), np.float32),
+                 np.ones((1, 3), np.float32))
+  cam = jnp.zeros((1, 3))
+
+  def loss(joints, cam, mode):
+    return losses.neuralannot_loss(joints, batch, cam, mode, params={'betas': cam})[0]
+
+  for mode in ('wild', 'mocap'):
+    g_joints, g_cam = jax.grad(loss, argnums=(0, 1))(joints, cam, mode)
+    assert np.all(np.isfinite(g_joints)) and np.all(np.isfinite(g_cam))
+  # Through the camera head: the depth logit gets a finite gradient too.
+  g = jax.grad(lambda c: loss(joints, camera.camera_translation(c, 256) - jnp.array(
+      [0.0, 0.0, camera.depth_scale(256) * 0.5]), 'wild'))(cam)
+  assert np.all(np.isfinite(g))
+
+
+def test_wild_loss_is_zero_at_the_generating_parameters(smpl, vposer_params):
+  """Stand-in SMPL: GT 2D joints made from a head output give a zero 2D loss for it."""
+  rng = np.random.default_rng(8)
+  spec = decode_lib.HeadSpec('smpl', 'wild')
+  raw_vec = rng.normal(0, 0.5, (3, spec.size)).astype(np.float32)
+  raw_vec[:, -3:] = [[0.05, -0.1, 0.3], [0.0, 0.2, 0.0], [-0.1, 0.0, -0.4]]
+  mapping = joint_sets.model_joint_mapping('smpl', 'COCO_17')
+  raw = spec.split(jnp.asarray(raw_vec))
+  params = _decode(spec, raw, vposer_params=vposer_params)
+  out = _forward(smpl, **params)                 # with transl: camera-space joints
+  cam_joints = mapping.apply(out.joints, out.vertices)
+  focal, princpt = camera.crop_camera(256)
+  gt_2d = np.asarray(camera.project(cam_joints, focal, princpt))
+  transl = params['transl']
+  joints = cam_joints - transl[:, None]          # what training feeds: model joints, no transl
+  valid = np.broadcast_to(mapping.valid, (3, 17)).copy()
+  valid[1, 4] = 0
+  batch = _batch(gt_2d, np.zeros((3, 17, 3), np.float32), valid)
+  total, terms = losses.neuralannot_loss(joints, batch, transl, 'wild', params=raw,
+                                         joint_valid=mapping.valid)
+  np.testing.assert_allclose(terms['joints_2d'], 0, atol=1e-4)
+  assert {'l2_body_pose', 'l2_betas'} <= set(terms)
+  np.testing.assert_allclose(total, terms['l2_body_pose'] + terms['l2_betas']
+                             + terms['joints_2d'], rtol=1e-6)
+  # Joints that already carry the translation: cam_trans=None.
+  _, terms = losses.neuralannot_loss(cam_joints, batch, None, 'wild',
+                                     joint_valid=mapping.valid)
+  np.testing.assert_allclose(terms['joints_2d'], 0, atol=1e-4)
+  # Moving the camera moves the projection: the loss sees it.
+  moved, _ = losses.neuralannot_loss(joints, batch, transl + jnp.array([0.05, 0, 0]), 'wild',
+                                     {'joints_2d': 1.0})
+  assert moved > 1.0
