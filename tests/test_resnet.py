@@ -245,3 +245,26 @@ def test_zero_init_residual_zeroes_the_last_scale_of_each_block():
   x = jnp.asarray(_images((1, 8, 8, 16)))
   np.testing.assert_allclose(np.asarray(block(x)), np.maximum(np.asarray(x), 0))
   assert resnet.BasicBlock(16, 16, rngs=rngs).bn2.scale.get_value().min() == 1  # off by default
+
+
+@pytest.mark.parametrize('block_type, args', [(resnet.Bottleneck, (32, 8, 2)),
+                                              (resnet.BasicBlock, (16, 32, 2))])
+def test_conv_impl_dots_matches_xla_convolutions(block_type, args):
+  # Strided blocks have every kind of convolution: 1x1 reduce / expand /
+  # projection, 3x3 with stride 1 and 2 (odd sizes: uneven windows).
+  dots = block_type(*args, conv_impl='dots', rngs=nnx.Rngs(0))
+  xla = block_type(*args, conv_impl='xla', rngs=nnx.Rngs(1))
+  nnx.update(xla, nnx.state(dots))
+  x = jnp.asarray(_images((2, 9, 10, args[0]), seed=5))
+
+  @nnx.jit
+  def loss_and_grads(block):
+    return nnx.value_and_grad(lambda block: jnp.sum(block(x) ** 2))(block)
+
+  (loss_dots, grads_dots), (loss_xla, grads_xla) = loss_and_grads(dots), loss_and_grads(xla)
+  assert dots(x).shape[1:3] == (5, 5)
+  np.testing.assert_allclose(loss_dots, loss_xla, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(grads_dots), jax.tree.leaves(grads_xla)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+  with pytest.raises(ValueError, match='conv_impl'):
+    block_type(*args, conv_impl='winograd', rngs=nnx.Rngs(0))
