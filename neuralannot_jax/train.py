@@ -1,0 +1,438 @@
+"""Data-parallel training of the annotator: one jitted step, optax Adam, orbax checkpoints.
+
+The step (see DESIGN.md, "Decisions on the JAX stack"): a 1-D mesh `('data',)` over every
+device, the batch split along it (NamedSharding(mesh, P('data'))), model and optimizer state
+replicated, and one `nnx.jit` function that runs
+
+  images (+ root-relative GT 3D joints in MoCap mode) -> Annotator -> HeadSpec.split
+  -> decode.decode_rotmats -> body_models.forward_rotmats -> JointMapping.apply
+  -> losses.neuralannot_loss -> grads -> Adam update.
+
+BatchNorm under `jit` normalises with statistics of the *global* batch, so a run on n devices
+computes the same step as a run on one device with the same global batch.
+
+    config = TrainConfig(model_path='models', family='smpl', mode='mocap',
+                         joint_set='H36M_17', num_steps=20000)
+    model, optimizer = train(config, samples, '/tmp/run')   # resumes if /tmp/run has checkpoints
+
+`<workdir>/metrics.jsonl` gets one JSON line per logged step; `<workdir>/checkpoints` holds the
+orbax checkpoints (model + optimizer state; the step is the optimizer's step count).
+"""
+
+import dataclasses
+import functools
+import json
+import math
+import os
+import time
+from typing import Any, Optional, Sequence
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+import body_models
+from body_models import vposer as vposer_lib
+from neuralannot_jax import decode
+from neuralannot_jax import losses
+from neuralannot_jax.data import joint_sets
+from neuralannot_jax.data import pipeline
+from neuralannot_jax.models import annotator as annotator_lib
+from neuralannot_jax.models import resnet
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """What `train` needs. An ml_collections ConfigDict with these keys works too (`as_config`).
+
+  Attributes:
+    model_path: body-model file or smplx-layout folder (`body_models.load`).
+    family: 'smpl', 'smplx', 'mano' or 'flame'.
+    mode: 'mocap' (GT 3D joints, fed to the network too) or 'wild' (GT 2D only).
+    joint_set: the dataset's joint set name (`joint_sets.get`), e.g. 'H36M_17', 'COCO_17'.
+    regressor: optional (T, V) vertex regressor (array or .npy path) for the joint set.
+    hand_side: 'left' / 'right' for single-hand sets on SMPL-X (see `model_joint_mapping`).
+    vposer_path: VPoser weights for 'wild' SMPL / SMPL-X; None draws random weights (tests only).
+    depth: ResNet depth, 18, 34 or 50.
+    backbone_weights: optional converted torchvision .npz (`resnet.load_weights`).
+    crop_size: network input side S in pixels.
+    batch_size: per-process batch size (a multiple of the local device count).
+    lr: Adam learning rate.
+    lr_boundaries: steps at which the lr drops x10 (the paper drops it "on convergence").
+    adam_eps: Adam's epsilon (optax's 1e-8 by default). A larger value damps the update of
+      near-zero gradient entries, which Adam otherwise scales up to a full step.
+    num_steps: total optimizer steps (a resumed run counts from its checkpoint).
+    seed: parameter init, shuffling and augmentation.
+    augment: random scale / rotation / colour / flip in training.
+    weights: loss weights {term: weight}; None = losses.DEFAULT_WEIGHTS[mode].
+    compute_dtype: 'float32' or 'bfloat16' (parameters stay float32).
+    checkpoint_every: save every this many steps (and always at the end); 0 = only at the end.
+    max_to_keep: checkpoints kept on disk.
+    log_every: metrics.jsonl / progress-bar period in steps.
+    num_workers: decode threads of the Loader.
+    progress: show a tqdm bar.
+  """
+  model_path: str = ''
+  family: str = 'smpl'
+  mode: str = 'mocap'
+  joint_set: str = 'H36M_17'
+  regressor: Any = None
+  hand_side: Optional[str] = None
+  vposer_path: Optional[str] = None
+  depth: int = 50
+  backbone_weights: Optional[str] = None
+  crop_size: int = 256
+  batch_size: int = 32
+  lr: float = 1e-4
+  lr_boundaries: Sequence[int] = ()
+  adam_eps: float = 1e-8
+  num_steps: int = 1000
+  seed: int = 0
+  augment: bool = True
+  weights: Optional[dict] = None
+  compute_dtype: str = 'float32'
+  checkpoint_every: int = 1000
+  max_to_keep: int = 2
+  log_every: int = 10
+  num_workers: int = 4
+  progress: bool = True
+
+
+def as_config(config) -> TrainConfig:
+  """A TrainConfig from a TrainConfig, a dict or an ml_collections ConfigDict (unknown keys
+  are an error, so a typo in a config file does not silently train with a default)."""
+  if isinstance(config, TrainConfig):
+    return config
+  values = config.to_dict() if hasattr(config, 'to_dict') else dict(config)
+  known = {f.name for f in dataclasses.fields(TrainConfig)}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise ValueError(f'train config: unknown keys {unknown}; known keys are {sorted(known)}')
+  return TrainConfig(**values)
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def make_mesh():
+  """1-D mesh named 'data' over every device of every process, axis type Auto.
+
+  Auto, not jax 0.10's default Explicit: with Explicit axes every contraction over the batch
+  (weight gradients, the body model's custom VJP) must state its output sharding; with Auto
+  XLA propagates it (the batch is sharded, the parameters replicated, the reductions become
+  all-reduces).
+  """
+  return jax.make_mesh((jax.device_count(),), ('data',),
+                       axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def lr_schedule(lr, boundaries=()):
+  """Constant `lr`, divided by 10 at each step of `boundaries` (optax piecewise constant)."""
+  return optax.piecewise_constant_schedule(lr, {int(b): 0.1 for b in boundaries})
+
+
+def head_spec(config) -> decode.HeadSpec:
+  """The HeadSpec of the config's family, mode and crop size."""
+  return decode.HeadSpec(config.family, config.mode, crop_size=int(config.crop_size))
+
+
+def create_train_state(config, mesh=None):
+  """A fresh model and optimizer, both replicated over `mesh`.
+
+  Args:
+    config: TrainConfig (or anything `as_config` takes): family, mode, joint_set, depth,
+      crop_size, lr, lr_boundaries, seed, compute_dtype, backbone_weights.
+    mesh: the data mesh (default `make_mesh()`).
+  Returns:
+    (Annotator, nnx.Optimizer over its nnx.Param with Adam on `lr_schedule`).
+  """
+  config = as_config(config)
+  mesh = make_mesh() if mesh is None else mesh
+  spec = head_spec(config)
+  dtype = jnp.dtype(config.compute_dtype)
+  rngs = nnx.Rngs(config.seed)
+  backbone = resnet.ResNet(int(config.depth), rngs=rngs, dtype=dtype)
+  if config.backbone_weights:
+    resnet.load_weights(backbone, config.backbone_weights)
+  num_joints = joint_sets.get(config.joint_set).num_joints if config.mode == 'mocap' else None
+  # The neutral bias starts every sample at the identity pose, zero shape, mid-depth camera.
+  model = annotator_lib.Annotator(backbone, spec.size, num_joints_3d=num_joints, rngs=rngs,
+                                  dtype=dtype, output_bias=spec.neutral())
+  model.train()
+  optimizer = nnx.Optimizer(model, optax.adam(lr_schedule(config.lr, config.lr_boundaries),
+                                                       eps=float(config.adam_eps)),
+                            wrt=nnx.Param)
+  replicate(mesh, model, optimizer)
+  return model, optimizer
+
+
+def replicate(mesh, *nodes):
+  """Put every array of the NNX `nodes` on all devices of `mesh` (in place)."""
+  sharding = NamedSharding(mesh, P())
+  for node in nodes:
+    nnx.update(node, jax.device_put(nnx.state(node), sharding))
+
+
+# ----------------------------------------------------------------------------- step
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+  """Static description of the loss, hashable: the step compiles once per distinct StepSpec.
+
+  spec: the HeadSpec; mapping: joint_sets.JointMapping of the model to the dataset's set
+  (compared by identity, so `make_step_spec` reuses one per family / set / side);
+  root: the set's root index for root-relative 3D (0 when the set names none);
+  weights: loss weights as sorted (term, weight) pairs, or None (the mode's defaults).
+  """
+  spec: decode.HeadSpec
+  mapping: joint_sets.JointMapping
+  root: int = 0
+  weights: Optional[tuple] = None
+
+
+@functools.lru_cache(maxsize=None)
+def _mapping(family, joint_set, side):
+  return joint_sets.model_joint_mapping(family, joint_set, side=side)
+
+
+def make_step_spec(config) -> StepSpec:
+  """The StepSpec of a config (family, mode, joint_set, regressor, hand_side, weights)."""
+  config = as_config(config)
+  jset = joint_sets.get(config.joint_set)
+  if config.regressor is None:
+    # One mapping object per (family, set, side): equal configs then share a compiled step.
+    mapping = _mapping(config.family, jset.name, config.hand_side)
+  else:
+    mapping = joint_sets.model_joint_mapping(config.family, jset, regressor=config.regressor,
+                                             side=config.hand_side)
+  weights = None if config.weights is None else tuple(sorted(dict(config.weights).items()))
+  return StepSpec(head_spec(config), mapping, 0 if jset.root is None else int(jset.root),
+                  weights)
+
+
+def network_inputs(model, batch, root):
+  """The Annotator's arguments from a batch: (images,) or (images, rel joints (B, K, 3),
+  validity (B, K)) in MoCap mode, the joints root-relative and valid only with their root."""
+  if not model.mocap:
+    return (batch['image'],)
+  valid = losses.root_valid(batch['valid3d'] * batch['has_3d'][:, None], root)
+  return batch['image'], losses.root_relative(batch['joints_3d'], root), valid
+
+
+def loss_fn(model, body_model, batch, step_spec, vposer_params=None):
+  """NeuralAnnot loss of one batch.
+
+  Args:
+    model: the Annotator.
+    body_model: body_models.BodyModel of the family.
+    batch: pipeline batch (jax arrays): image (B, S, S, 3), joints_2d (B, K, 2), valid (B, K),
+      joints_3d (B, K, 3), valid3d (B, K), has_3d (B,), mask (B,).
+    step_spec: StepSpec.
+    vposer_params: VPoser weights for 'wild' SMPL / SMPL-X, else None.
+  Returns:
+    (total scalar, {term: scalar}).
+  """
+  spec, mapping = step_spec.spec, step_spec.mapping
+  raw = model(*network_inputs(model, batch, step_spec.root))  # (B, spec.size)
+  parts = spec.split(raw)
+  hand_components = body_model.hand_components or None
+  params = decode.decode_rotmats(spec, parts, vposer_params=vposer_params,
+                                 hand_components=hand_components,
+                                 pose_mean=body_model.pose_mean)
+  transl = params.pop('transl')  # the loss adds it itself (3D terms are camera-free)
+  out = body_models.forward_rotmats(body_model, **params)
+  joints = mapping.apply(out.joints, out.vertices)  # (B, T, 3)
+  return losses.neuralannot_loss(
+      joints, batch, transl, spec.mode,
+      None if step_spec.weights is None else dict(step_spec.weights), params=parts,
+      root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal)
+
+
+@functools.partial(nnx.jit, static_argnames=('step_spec',))
+def train_step(model, optimizer, body_model, batch, vposer_params=None, *, step_spec):
+  """One Adam step on one (sharded) batch; updates `model` and `optimizer` in place.
+
+  Returns:
+    {'loss': total, term name: weighted term} scalars (still on device).
+  """
+  grad_fn = nnx.value_and_grad(loss_fn, has_aux=True)
+  (total, terms), grads = grad_fn(model, body_model, batch, step_spec, vposer_params)
+  optimizer.update(model, grads)
+  return {'loss': total, **terms}
+
+
+def check_finite(metrics, step):
+  """Host-side NaN / inf guard: float metrics, or FloatingPointError naming the step."""
+  values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  if not math.isfinite(values['loss']):
+    raise FloatingPointError(
+        f'train: the loss is not finite at step {step} ({values}); lower the learning rate, '
+        'check the batch for bad annotations, or resume from an earlier checkpoint')
+  return values
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+# Augmentation off: the crop is the GT box, every sample every epoch.
+NO_AUGMENT = pipeline.Augment(scale_factor=0.0, rotation_factor=0.0, rotation_prob=0.0,
+                              color_factor=0.0, flip_prob=0.0)
+
+# Only these arrays enter the step: the rest of a batch (affine, ids, ...) stays on the host.
+STEP_KEYS = ('image', 'joints_2d', 'valid', 'joints_3d', 'valid3d', 'has_3d', 'mask')
+
+
+def step_batch(batch):
+  """The float32 arrays of a pipeline batch the step reads (`STEP_KEYS`)."""
+  return {k: np.asarray(batch[k], np.float32) for k in STEP_KEYS}
+
+
+def load_vposer(config):
+  """VPoser weights when the head predicts a latent, else None."""
+  spec = head_spec(config)
+  if not any(s.kind == decode.VPOSER for s in spec.slots):
+    return None
+  if config.vposer_path:
+    return vposer_lib.load(config.vposer_path)
+  logging.warning('train: no vposer_path; using random VPoser weights (tests only)')
+  return vposer_lib.init_params(jax.random.key(config.seed), latent_dim=spec.latent_dim)
+
+
+def checkpoint_manager(workdir, config):
+  """orbax CheckpointManager on the absolute `<workdir>/checkpoints`."""
+  path = os.path.join(os.path.abspath(workdir), 'checkpoints')
+  options = ocp.CheckpointManagerOptions(max_to_keep=int(config.max_to_keep), create=True)
+  return ocp.CheckpointManager(path, options=options)
+
+
+def restore_latest(manager, config, mesh, model, optimizer):
+  """Load the latest checkpoint into `model` / `optimizer` (in place); the step, or 0.
+
+  The target is an abstract state from `nnx.eval_shape`, given the replicated sharding so
+  that orbax places every array on the whole mesh.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return 0
+
+  def fresh():
+    m, o = create_train_state(config, mesh)
+    return m, o
+
+  abstract = nnx.state(nnx.eval_shape(fresh))
+  sharding = NamedSharding(mesh, P())
+  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                          abstract)
+  restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  nnx.update((model, optimizer), restored)
+  return int(step)
+
+
+def _batches(loader, start_step):
+  """Endless (batch, ann_ids) from epoch start_step // len(loader), skipping the batches of
+  that epoch that the restored run already consumed, so the data order continues."""
+  per_epoch = len(loader)
+  if per_epoch == 0:
+    raise ValueError(f'train: {len(loader.samples)} samples do not fill one batch of '
+                     f'{loader.batch_size}')
+  epoch, skip = divmod(start_step, per_epoch)
+  while True:
+    for i, item in enumerate(loader.epoch(epoch)):
+      if i >= skip:
+        yield item
+    epoch, skip = epoch + 1, 0
+
+
+def train(config, samples, workdir, *, mesh=None):
+  """Train (or resume training) the annotator.
+
+  Args:
+    config: TrainConfig or ConfigDict (see TrainConfig).
+    samples: `Sample`s of one joint set (`config.joint_set`), a list or any sequence.
+    workdir: output folder: metrics.jsonl and checkpoints/ (resumed when present).
+    mesh: data mesh (default `make_mesh()`).
+  Returns:
+    (model, optimizer) after `config.num_steps` steps.
+  """
+  config = as_config(config)
+  mesh = make_mesh() if mesh is None else mesh
+  os.makedirs(workdir, exist_ok=True)
+  body_model = body_models.load(config.model_path, config.family)
+  body_model = jax.device_put(body_model, NamedSharding(mesh, P()))
+  step_spec = make_step_spec(config)
+  vposer_params = load_vposer(config)
+  jset = joint_sets.get(config.joint_set)
+  model, optimizer = create_train_state(config, mesh)
+  manager = checkpoint_manager(workdir, config)
+  loader = pipeline.Loader(samples, config.batch_size, train=True, out_size=config.crop_size,
+                           augment=None if config.augment else NO_AUGMENT,
+                           flip_pairs=jset.flip_pairs, seed=config.seed,
+                           num_workers=config.num_workers,
+                           num_devices=jax.local_device_count())
+  global_batch = config.batch_size * jax.process_count()
+  try:
+    step = restore_latest(manager, config, mesh, model, optimizer)
+    if step:
+      logging.info('train: resumed from step %d in %s', step, manager.directory)
+    if step >= config.num_steps:
+      return model, optimizer
+    bar = _progress(config, step)
+    metrics_path = os.path.join(workdir, 'metrics.jsonl')
+    batches = _batches(loader, step)
+    # images/s counts from the end of the first step of this run, so compilation is left out.
+    seen, start, rate = 0, None, 0.0
+    while step < config.num_steps:
+      batch, _ = next(batches)
+      metrics = train_step(model, optimizer, body_model, pipeline.shard(step_batch(batch), mesh),
+                           vposer_params, step_spec=step_spec)
+      step += 1
+      # float() of the loss waits for the step: the NaN guard, and on XLA:CPU with several
+      # devices it keeps collectives from piling up.
+      values = check_finite(metrics, step)
+      if start is None:
+        start = time.perf_counter()
+      else:
+        seen += global_batch
+        rate = seen / max(time.perf_counter() - start, 1e-9)
+      if step % config.log_every == 0 or step == config.num_steps:
+        _append_metrics(metrics_path, {'step': step, **values, 'images_per_s': rate})
+        if bar is not None:
+          bar.set_postfix(loss=f'{values["loss"]:.4g}', img_s=f'{rate:.1f}')
+      if bar is not None:
+        bar.update(1)
+      if config.checkpoint_every and step % config.checkpoint_every == 0 \
+          or step == config.num_steps:
+        manager.save(step, args=ocp.args.StandardSave(nnx.state((model, optimizer))))
+    if bar is not None:
+      bar.close()
+    logging.info('train: %d steps, %.1f images/s; checkpoints in %s', step, rate,
+                 manager.directory)
+  finally:
+    # An interrupted run still finishes writing its last checkpoint, so a re-run resumes.
+    manager.wait_until_finished()
+    manager.close()
+  return model, optimizer
+
+
+def _progress(config, step):
+  if not config.progress:
+    return None
+  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+  return tqdm(total=config.num_steps, initial=step, unit='step', desc='train')
+
+
+def _append_metrics(path, record):
+  with open(path, 'a', encoding='utf-8') as f:
+    f.write(json.dumps(record) + '\n')
+
+
+__all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'head_spec',
+           'create_train_state', 'replicate', 'StepSpec', 'make_step_spec', 'network_inputs',
+           'loss_fn', 'train_step', 'check_finite', 'step_batch', 'train']
