@@ -137,6 +137,16 @@ def lr_schedule(lr, boundaries=()):
   return optax.piecewise_constant_schedule(lr, {int(b): 0.1 for b in boundaries})
 
 
+@functools.lru_cache(maxsize=None)
+def adam(lr, boundaries=(), eps=1e-8):
+  """optax Adam on `lr_schedule`, one object per (lr, boundaries, eps).
+
+  The transformation is static data of the nnx.Optimizer (part of its graph definition),
+  compared by identity: reusing it lets equal configs share one compiled train step.
+  """
+  return optax.adam(lr_schedule(lr, boundaries), eps=eps)
+
+
 def head_spec(config) -> decode.HeadSpec:
   """The HeadSpec of the config's family, mode and crop size."""
   return decode.HeadSpec(config.family, config.mode, crop_size=int(config.crop_size))
@@ -165,9 +175,9 @@ def create_train_state(config, mesh=None):
   model = annotator_lib.Annotator(backbone, spec.size, num_joints_3d=num_joints, rngs=rngs,
                                   dtype=dtype, output_bias=spec.neutral())
   model.train()
-  optimizer = nnx.Optimizer(model, optax.adam(lr_schedule(config.lr, config.lr_boundaries),
-                                                       eps=float(config.adam_eps)),
-                            wrt=nnx.Param)
+  tx = adam(float(config.lr), tuple(int(b) for b in config.lr_boundaries),
+             float(config.adam_eps))
+  optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
   replicate(mesh, model, optimizer)
   return model, optimizer
 
@@ -433,6 +443,6 @@ def _append_metrics(path, record):
     f.write(json.dumps(record) + '\n')
 
 
-__all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'head_spec',
+__all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head_spec',
            'create_train_state', 'replicate', 'StepSpec', 'make_step_spec', 'network_inputs',
            'loss_fn', 'train_step', 'check_finite', 'step_batch', 'train']
