@@ -332,9 +332,11 @@ def restore_latest(manager, config, mesh, model, optimizer):
   if step is None:
     return 0
 
+  # Shapes only: no pretrained weights need reading for the abstract target.
+  bare = dataclasses.replace(config, backbone_weights=None)
+
   def fresh():
-    m, o = create_train_state(config, mesh)
-    return m, o
+    return create_train_state(bare, mesh)
 
   abstract = nnx.state(nnx.eval_shape(fresh))
   sharding = NamedSharding(mesh, P())

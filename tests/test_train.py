@@ -9,6 +9,7 @@ import sys
 
 import cv2
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from flax import nnx
@@ -110,6 +111,8 @@ def test_lr_schedule_drops_tenfold():
 
 def test_config_dict_and_unknown_keys():
   assert train_lib.as_config({'depth': 18}).depth == 18
+  assert train_lib.as_config(ml_collections.ConfigDict({'lr_boundaries': (5,)})).lr_boundaries \
+      == (5,)
   with pytest.raises(ValueError, match='unknown keys'):
     train_lib.as_config({'detph': 18})
 
@@ -189,3 +192,4 @@ def test_four_devices_match_one(setup, tmp_path):
   # about lr * g / eps, linear in the gradient, and the two runs agree to float precision;
   # per-device BN statistics would be far off.
   assert_params_close(four, params(one), rtol=1e-4, atol=1e-3 * cfg.lr)
+
