@@ -252,7 +252,7 @@ class ResNet(nnx.Module):
   the last BN scale of every block at 0 (off, as in torchvision).
   `conv_impl` picks how the block convolutions run, with the same parameters
   and results: 'xla' (nnx.Conv as is), 'dots' (1x1 convolutions as dots, the
-  kernel gradients of 3x3 ones as shifted dots: about 1.6x faster training on
+  kernel gradients of 3x3 ones as shifted dots: 1.4-1.5x faster training on
   XLA:CPU, see tools/benchmark_resnet.py), 'auto' ('dots' on CPU, else 'xla').
   """
 
