@@ -28,6 +28,7 @@ from neuralannot_jax.data.reading import box_is_usable
 from neuralannot_jax.data.reading import coco_tables
 from neuralannot_jax.data.reading import fail
 from neuralannot_jax.data.reading import image_of
+from neuralannot_jax.data.reading import image_size
 from neuralannot_jax.data.reading import keypoints
 from neuralannot_jax.data.reading import load_json
 from neuralannot_jax.data.reading import numbers
@@ -103,11 +104,7 @@ def crop_candidate(ann, label, source, crop):
 
 def image_fields(image, image_root, source, dataset):
   """Sample fields every instance in one image shares: path, size (height, width), id."""
-  label = f'image {image["id"]!r}'
-  try:
-    size = (int(image['height']), int(image['width']))
-  except (TypeError, ValueError):
-    fail(source, label, 'height/width', f'not integers: {image["height"]!r}, {image["width"]!r}')
+  size = image_size(image, source)
   return dict(dataset=dataset, image_path=os.path.join(str(image_root), str(image['file_name'])),
               image_size=size, image_id=image['id'])
 

@@ -26,7 +26,7 @@ from neuralannot_jax.data import mocap
 from neuralannot_jax.data.reading import ImageCheck
 from neuralannot_jax.data.reading import ReadResult
 from neuralannot_jax.data.reading import fail
-from neuralannot_jax.data.reading import load_json
+from neuralannot_jax.data.reading import load_json_file
 from neuralannot_jax.data.reading import numbers
 from neuralannot_jax.data.sample import make_sample
 
@@ -56,12 +56,8 @@ def _version_number(version):
 
 def _list(path, required=True):
   """The top-level list of a FreiHAND json file, or None when optional and absent."""
-  if not os.path.isfile(path):
-    if required:
-      fail(path, 'file', 'path', 'missing')
-    return None
-  data = load_json(path)
-  if not isinstance(data, list):
+  data = load_json_file(path, required)
+  if data is not None and not isinstance(data, list):
     fail(path, 'file', 'top level', f'is a {type(data).__name__}, expected a list')
   return data
 

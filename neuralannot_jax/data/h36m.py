@@ -36,7 +36,7 @@ from neuralannot_jax.data.reading import ann_label
 from neuralannot_jax.data.reading import coco_tables
 from neuralannot_jax.data.reading import fail
 from neuralannot_jax.data.reading import image_of
-from neuralannot_jax.data.reading import load_json
+from neuralannot_jax.data.reading import load_json_file
 from neuralannot_jax.data.reading import numbers
 from neuralannot_jax.data.reading import require
 from neuralannot_jax.data.sample import make_sample
@@ -150,12 +150,7 @@ def _check_stride(frame_stride):
     raise ValueError(f'frame_stride must be a positive integer, got {frame_stride!r}')
 
 
-def _load(path, required=True):
-  if not os.path.isfile(path):
-    if required:
-      fail(path, 'file', 'path', 'missing')
-    return None
-  return load_json(path)
+_load = load_json_file
 
 
 def read(root, *, subjects=TRAIN_SUBJECTS, frame_stride=1, check_images=False, smpl=True,

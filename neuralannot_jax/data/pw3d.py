@@ -25,6 +25,7 @@ from neuralannot_jax.data.reading import box_is_usable
 from neuralannot_jax.data.reading import coco_tables
 from neuralannot_jax.data.reading import fail
 from neuralannot_jax.data.reading import image_of
+from neuralannot_jax.data.reading import image_size
 from neuralannot_jax.data.reading import load_json
 from neuralannot_jax.data.reading import numbers
 from neuralannot_jax.data.reading import require
@@ -49,11 +50,7 @@ def camera(image, source):
 
 def image_fields(image, image_root, source, dataset):
   """Fields all people in one frame share: path, size (height, width), id, camera."""
-  label = f'image {image["id"]!r}'
-  try:
-    size = (int(image['height']), int(image['width']))
-  except (TypeError, ValueError):
-    fail(source, label, 'height/width', f'not integers: {image["height"]!r}, {image["width"]!r}')
+  size = image_size(image, source)
   focal, princpt = camera(image, source)
   path = os.path.join(str(image_root), str(image['sequence']), str(image['file_name']))
   return dict(dataset=dataset, image_path=path, image_size=size, image_id=image['id'],

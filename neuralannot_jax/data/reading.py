@@ -68,6 +68,24 @@ def load_json(path):
     fail(path, 'file', 'json', f'not valid JSON ({e})')
 
 
+def load_json_file(path, required=True):
+  """`load_json(path)`, or None for an absent optional file; a missing required one fails."""
+  if not os.path.isfile(path):
+    if required:
+      fail(path, 'file', 'path', 'missing')
+    return None
+  return load_json(path)
+
+
+def image_size(image, source):
+  """(height, width) of a COCO-style image record, as ints; AnnotationError otherwise."""
+  try:
+    return (int(image['height']), int(image['width']))
+  except (TypeError, ValueError):
+    fail(source, f'image {image["id"]!r}', 'height/width',
+         f'not integers: {image["height"]!r}, {image["width"]!r}')
+
+
 def require(record, key, source, label, field=None):
   """record[key], or AnnotationError naming the missing field (`field`, default `key`)."""
   field = field or key
