@@ -1,0 +1,728 @@
+"""Scores of pseudo-GT parameters against known GT: MPJPE, PA-MPJPE, MPVPE, PA-MPVPE, AUC.
+
+    python -m neuralannot_jax.evaluate --pred ours.json --gt gt.json --family smpl \
+        --model_path models/ [--joint_set H36M_17 --regressor J_regressor_h36m.npy] \
+        [--out result.json]
+
+Three layers, each usable alone:
+  * metrics: pure numpy functions of point sets (float64 inside). Error functions take
+    metres and return **millimetres** (`unit_scale=1000`); pass unit_scale=1 for points
+    already in mm. `pck` / `auc` take errors and thresholds in the same unit (mm).
+  * `evaluate_params`: two stacked parameter sets of one family -> one jitted, chunked
+    forward pass each -> per-sample errors and their means.
+  * `evaluate_files` / `evaluate_entries`: released-layout files (see `export`) or
+    {id: params} dicts, matched by id; MANO left hands use the left model.
+
+Conventions (those of the hand and body papers):
+  MPJPE / MPVPE   joints / vertices of both meshes moved so that the model's root joint
+                  (Output.joints[root_index], the pelvis / wrist / head root) is at the
+                  origin, then the mean Euclidean distance. Translation cancels out;
+                  global rotation does not.
+  PA-*            the prediction aligned to the GT by the best similarity transform
+                  (rotation, uniform scale, translation; Umeyama), then the mean distance.
+  AUC             MANO only by default: area under the PCK curve of the PA-aligned joints
+                  (and vertices), thresholds 0..50 mm in 20 steps of 2.5 mm, pooled over
+                  every valid point of every sample, normalised to [0, 1].
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+
+import body_models
+from neuralannot_jax import export
+from neuralannot_jax.data import joint_sets
+
+MM_PER_M = 1000.0
+# PCK thresholds of the hand benchmarks (FreiHAND, InterHand2.6M): 0..50 mm.
+HAND_AUC_THRESHOLDS_MM = np.linspace(0.0, 50.0, 21)
+METRICS = ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe')
+HAND_SIDES = ('right', 'left')
+
+
+class EvaluationError(ValueError):
+  """Bad evaluation input: the message names the file, the entry and the key."""
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+def _as64(x):
+  return np.asarray(x, np.float64)
+
+
+def _weights(valid, shape):
+  """(..., N) float64 0/1 weights for points of `shape` (..., N, D); valid > 0 counts."""
+  if valid is None:
+    return np.ones(shape[:-1])
+  return np.broadcast_to(np.asarray(valid) > 0, shape[:-1]).astype(np.float64)
+
+
+def _check_pair(pred, gt):
+  if pred.shape != gt.shape or pred.ndim < 2:
+    raise ValueError(f'pred has shape {pred.shape} and gt {gt.shape}; expected the same '
+                     '(..., N, D)')
+
+
+def procrustes_transform(pred, gt, valid=None):
+  """The similarity transform x -> scale * R x + t that best maps pred onto gt (Umeyama).
+
+  Minimises sum_n valid_n |scale R pred_n + t - gt_n|^2 over rotations R (det +1: a
+  reflection is never chosen, even where it would fit better), scale > 0 and t.
+
+  Args:
+    pred, gt: (..., N, D) point sets; leading dims are a batch.
+    valid: (..., N) or (N,) flags; only points with valid > 0 are fitted. None: all.
+  Returns:
+    scale (...,), rotation (..., D, D), translation (..., D), float64.
+  """
+  pred, gt = _as64(pred), _as64(gt)
+  _check_pair(pred, gt)
+  w = _weights(valid, pred.shape)[..., None]                    # (..., N, 1)
+  total = np.maximum(w.sum(-2), 1e-300)                         # (..., 1)
+  mu_p = (w * pred).sum(-2) / total                             # (..., D)
+  mu_g = (w * gt).sum(-2) / total
+  p, g = pred - mu_p[..., None, :], gt - mu_g[..., None, :]
+  cov = np.swapaxes(w * g, -1, -2) @ p / total[..., None]      # (..., D, D)
+  var_p = (w * p * p).sum((-2, -1)) / total[..., 0]             # (...,)
+  u, d, vt = np.linalg.svd(cov)
+  # det(U) det(V) = -1 means the best orthogonal map is a reflection: flip the axis of
+  # the smallest singular value instead (Umeyama's S matrix).
+  sign = np.where(np.linalg.det(u) * np.linalg.det(vt) < 0, -1.0, 1.0)
+  s = np.ones(d.shape)
+  s[..., -1] = sign
+  rotation = u @ (s[..., :, None] * vt)
+  # Degenerate sources (all points equal, or no valid point) keep their size.
+  scale = np.where(var_p > 0, (d * s).sum(-1) / np.where(var_p > 0, var_p, 1.0), 1.0)
+  translation = mu_g - scale[..., None] * np.einsum('...ij,...j->...i', rotation, mu_p)
+  return scale, rotation, translation
+
+
+def procrustes_align(pred, gt, valid=None):
+  """pred (..., N, D) mapped by `procrustes_transform(pred, gt, valid)`: (..., N, D) float64.
+
+  Every point is moved, the invalid ones too; only the valid ones chose the transform.
+  """
+  scale, rotation, translation = procrustes_transform(pred, gt, valid)
+  moved = _as64(pred) @ np.swapaxes(rotation, -1, -2)
+  return scale[..., None, None] * moved + translation[..., None, :]
+
+
+def root_align(points, root):
+  """Points relative to a root: (..., N, D) float64.
+
+  Args:
+    points: (..., N, D).
+    root: an int (the index of the root among the N points) or root points (..., D).
+  """
+  points = _as64(points)
+  if isinstance(root, (int, np.integer)):
+    root = points[..., root, :]
+  return points - _as64(root)[..., None, :]
+
+
+def point_errors(pred, gt):
+  """(..., N) Euclidean distance between corresponding points of (..., N, D); same unit."""
+  pred, gt = _as64(pred), _as64(gt)
+  _check_pair(pred, gt)
+  return np.linalg.norm(pred - gt, axis=-1)
+
+
+def _mean_error(errors, valid, unit_scale):
+  """(..., N) errors -> (...,) mean over valid points x unit_scale; NaN where none valid."""
+  w = _weights(valid, errors.shape + (1,))
+  count = w.sum(-1)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return np.where(count > 0, (w * errors).sum(-1) / count, np.nan) * unit_scale
+
+
+def mpjpe(pred, gt, valid=None, *, unit_scale=MM_PER_M):
+  """Mean per-point position error, no alignment (root-align first for MPJPE proper).
+
+  Args:
+    pred, gt: (..., N, D) in metres.
+    valid: (..., N) or (N,) flags, or None for all points.
+    unit_scale: multiplies the result: 1000 turns metres into millimetres.
+  Returns:
+    (...,) mean Euclidean error over valid points, millimetres; NaN with none valid.
+  """
+  return _mean_error(point_errors(pred, gt), valid, unit_scale)
+
+
+def pa_error(pred, gt, valid=None, *, unit_scale=MM_PER_M):
+  """Procrustes-aligned error: `procrustes_align` on the valid points, then `mpjpe`.
+
+  Args: as `mpjpe` (metres in). Returns: (...,) millimetres.
+  """
+  return mpjpe(procrustes_align(pred, gt, valid), gt, valid, unit_scale=unit_scale)
+
+
+def pck(errors, threshold, valid=None):
+  """Percentage of correct keypoints: the fraction of valid errors <= threshold.
+
+  Args:
+    errors: (...) point errors, pooled over every axis (mm).
+    threshold: a scalar or (T,) thresholds in the same unit.
+    valid: flags broadcastable to errors, or None.
+  Returns:
+    a float for a scalar threshold, else (T,); NaN when no error is valid.
+  """
+  errors = _as64(errors)
+  w = np.broadcast_to(np.ones((), bool) if valid is None else np.asarray(valid) > 0, errors.shape)
+  values = errors[w]
+  thresholds = _as64(threshold)
+  if values.size == 0:
+    curve = np.full(thresholds.shape, np.nan)
+  else:
+    curve = (values[:, None] <= thresholds.reshape(-1)[None]).mean(0).reshape(thresholds.shape)
+  return float(curve) if curve.ndim == 0 else curve
+
+
+def auc_of_curve(curve, thresholds):
+  """Trapezoid area under a PCK curve (T,) over thresholds (T,), divided by their range."""
+  curve, thresholds = _as64(curve), _as64(thresholds)
+  if thresholds.ndim != 1 or thresholds.size < 2 or np.any(np.diff(thresholds) <= 0):
+    raise ValueError('thresholds must be (T,) increasing, T >= 2')
+  area = ((curve[1:] + curve[:-1]) / 2 * np.diff(thresholds)).sum()
+  return float(area / (thresholds[-1] - thresholds[0]))
+
+
+def auc(errors, thresholds=HAND_AUC_THRESHOLDS_MM, valid=None):
+  """Area under the PCK curve, in [0, 1] (FreiHAND's `get_measures` normalisation).
+
+  Args:
+    errors: (...) point errors in mm (pooled).
+    thresholds: (T,) increasing, mm; default 0..50 mm in 20 steps, as the hand papers.
+    valid: flags broadcastable to errors, or None.
+  """
+  return auc_of_curve(pck(errors, _as64(thresholds).reshape(-1), valid), thresholds)
+
+
+# ------------------------------------------------------------------------ parameter sets
+
+
+_FORWARD = jax.jit(body_models.forward)
+
+
+def _bucket(n, chunk_size):
+  """Padded batch size for n samples: a power of two >= 8, at most chunk_size.
+
+  Few distinct sizes means few compilations of the forward pass.
+  """
+  size = 8
+  while size < n:
+    size *= 2
+  return max(n, min(size, chunk_size))
+
+
+def _stack_params(params, model, what):
+  """{name: (N, ...) array} -> {name: (N, size) float32} with every model parameter.
+
+  Absent parameters are zeros and short betas / expression are zero padded, so that every
+  call has the same pytree and shapes (one compilation per bucket size).
+  """
+  shapes = model.param_shapes()
+  unknown = sorted(set(params) - set(shapes))
+  if unknown:
+    raise EvaluationError(f'{what}: {model.family} takes no parameter(s) {unknown}; '
+                          f'it takes {sorted(shapes)}')
+  counts = {k: np.asarray(v).shape[0] for k, v in params.items() if v is not None}
+  if len(set(counts.values())) > 1:
+    raise EvaluationError(f'{what}: parameters have different sample counts {counts}')
+  n = next(iter(counts.values()), 0)
+  out = {}
+  for name, (size,) in shapes.items():
+    value = params.get(name)
+    if value is None:
+      out[name] = np.zeros((n, size), np.float32)
+      continue
+    value = np.asarray(value, np.float32).reshape(n, -1)
+    if value.shape[1] > size or (value.shape[1] < size and name not in ('betas', 'expression')):
+      raise EvaluationError(f'{what}: {name} has {value.shape[1]} numbers per sample; the '
+                            f'{model.family} model takes {size}')
+    out[name] = np.pad(value, ((0, 0), (0, size - value.shape[1])))
+  return n, out
+
+
+def _dispatch_chunk(model, params, start, stop, chunk_size):
+  """Start the forward pass of samples start:stop; JAX runs it while Python goes on."""
+  n = stop - start
+  size = _bucket(n, chunk_size)
+  batch = {k: np.pad(v[start:stop], ((0, size - n), (0, 0))) for k, v in params.items()}
+  return n, _FORWARD(model, **batch)
+
+
+def _fetch_chunk(dispatched):
+  """Output.joints (n, K, 3) and vertices (n, V, 3), float64, of a dispatched chunk."""
+  n, out = dispatched
+  return np.asarray(out.joints, np.float64)[:n], np.asarray(out.vertices, np.float64)[:n]
+
+
+def _pck_counts(errors_mm, valid, thresholds):
+  """(n, T) number of valid points per sample with error <= each threshold."""
+  w = _weights(valid, errors_mm.shape + (1,)) > 0
+  return ((errors_mm[..., None] <= thresholds) & w[..., None]).sum(-2)
+
+
+def _chunk_metrics(pred_out, gt_out, model, mapping, root_index, thresholds):
+  """Per-sample metrics of one chunk: {name: (n,) or (n, T)}, millimetres."""
+  (pj, pv), (gj, gv) = pred_out, gt_out
+  # The root comes from the model's own joints, whatever set is scored, so that joints
+  # and vertices are centred on the same point.
+  p_root, g_root = pj[:, root_index], gj[:, root_index]
+  if mapping is None:
+    pjs, gjs, valid = pj[:, :model.num_joints], gj[:, :model.num_joints], None
+  else:
+    pjs, gjs, valid = mapping.apply(pj, pv), mapping.apply(gj, gv), mapping.valid
+  joint_err = point_errors(root_align(pjs, p_root), root_align(gjs, g_root))
+  vert_err = point_errors(root_align(pv, p_root), root_align(gv, g_root))
+  pa_joint_err = point_errors(procrustes_align(pjs, gjs, valid), gjs) * MM_PER_M
+  pa_vert_err = point_errors(procrustes_align(pv, gv), gv) * MM_PER_M
+  out = {'mpjpe': _mean_error(joint_err, valid, MM_PER_M),
+         'pa_mpjpe': _mean_error(pa_joint_err, valid, 1.0),
+         'mpvpe': _mean_error(vert_err, None, MM_PER_M),
+         'pa_mpvpe': _mean_error(pa_vert_err, None, 1.0)}
+  if thresholds is not None:
+    out['_pck_joints'] = _pck_counts(pa_joint_err, valid, thresholds)
+    out['_pck_vertices'] = _pck_counts(pa_vert_err, None, thresholds)
+    out['_num_joints'] = _weights(valid, pa_joint_err.shape + (1,)).sum(-1)
+    out['_num_vertices'] = np.full(len(pv), float(pv.shape[1]))
+  return out
+
+
+def _default_thresholds(family, auc_thresholds):
+  if auc_thresholds is None:
+    return HAND_AUC_THRESHOLDS_MM if family == 'mano' else None
+  thresholds = _as64(auc_thresholds).reshape(-1)
+  return thresholds if thresholds.size else None
+
+
+def _per_sample(pred, gt, model, *, joint_mapping, root_index, chunk_size, thresholds):
+  """{metric: (N,) mm, '_pck_*': (N, T) counts, ...} for stacked pred / gt params."""
+  n, pred = _stack_params(pred, model, 'pred')
+  n_gt, gt = _stack_params(gt, model, 'gt')
+  if n != n_gt:
+    raise EvaluationError(f'pred has {n} samples and gt {n_gt}')
+  num_out = len(model.joint_names)
+  if not 0 <= root_index < num_out:
+    raise EvaluationError(f'root_index {root_index} is outside the {model.family} '
+                          f'model\'s {num_out} output joints')
+  if joint_mapping is not None and joint_mapping.num_model_joints != num_out:
+    raise EvaluationError(f'the {joint_mapping.family} mapping to {joint_mapping.joint_set} '
+                          f'expects {joint_mapping.num_model_joints} model joints; this '
+                          f'{model.family} model outputs {num_out}')
+  starts = list(range(0, n, chunk_size))
+  dispatch = lambda start: tuple(
+      _dispatch_chunk(model, p, start, min(n, start + chunk_size), chunk_size)
+      for p in (pred, gt))
+  chunks, pending = [], dispatch(starts[0]) if starts else None
+  for k in range(len(starts)):
+    current = pending
+    # The next chunk's forward passes run on the device while numpy scores this one.
+    pending = dispatch(starts[k + 1]) if k + 1 < len(starts) else None
+    chunks.append(_chunk_metrics(_fetch_chunk(current[0]), _fetch_chunk(current[1]),
+                                 model, joint_mapping, root_index, thresholds))
+  if not chunks:
+    return {m: np.zeros(0) for m in METRICS}
+  return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def _summarise(per_sample, ids, info, thresholds):
+  """Means and AUCs of per-sample metrics -> the result dict (see `evaluate_params`)."""
+  count = len(per_sample['mpjpe'])
+  result = dict(info, count=count, units='mm')
+  for m in METRICS:
+    values = per_sample[m]
+    result[m] = float(np.nanmean(values)) if np.any(np.isfinite(values)) else float('nan')
+  if thresholds is not None and '_pck_joints' in per_sample:
+    for kind in ('joints', 'vertices'):
+      total = per_sample[f'_num_{kind}'].sum()
+      curve = per_sample[f'_pck_{kind}'].sum(0) / total if total else np.full(
+          len(thresholds), np.nan)
+      result[f'auc_pa_{kind}'] = auc_of_curve(curve, thresholds)
+    result['auc_thresholds_mm'] = [float(t) for t in thresholds]
+  result['per_sample'] = {'ids': list(ids), **{m: per_sample[m] for m in METRICS}}
+  return result
+
+
+def _mapping_info(model, joint_mapping, root_index):
+  if joint_mapping is None:
+    scored = f'model ({model.num_joints} kinematic joints)'
+  else:
+    scored = f'{joint_mapping.joint_set} ({int(joint_mapping.valid.sum())} of ' \
+             f'{len(joint_mapping.sources)} joints from the model)'
+  return {'family': model.family, 'joints': scored, 'root_index': int(root_index),
+          'root_joint': model.joint_names[root_index]}
+
+
+def evaluate_params(pred, gt, body_model, *, joint_mapping=None, root_index=0, ids=None,
+                    chunk_size=128, auc_thresholds=None):
+  """Score predicted parameters against GT parameters of the same family and model.
+
+  Both sets go through one jitted `body_models.forward`, `chunk_size` samples at a time
+  (the last chunk padded to a power of two, so few shapes compile and memory stays
+  bounded for any N); only per-sample numbers are kept.
+
+  Args:
+    pred, gt: {smplx name: (N, ...) array} (`export.from_released_params` per sample,
+      stacked); absent parameters are zero.
+    body_model: the `BodyModel` both are for.
+    joint_mapping: a `joint_sets.JointMapping` (`model_joint_mapping(family, set,
+      num_landmarks=model.num_landmarks)`): score that joint set, over its valid joints.
+      None: the model's `num_joints` kinematic joints.
+    root_index: index into `Output.joints` of the root that MPJPE and MPVPE subtract
+      (0: pelvis, wrist, FLAME's root).
+    ids: (N,) names of the samples for the per-sample lists; default 0..N-1.
+    chunk_size: samples per forward pass.
+    auc_thresholds: (T,) mm for the PCK AUC of the PA-aligned joints and vertices;
+      None: `HAND_AUC_THRESHOLDS_MM` for MANO, no AUC for the others.
+  Returns:
+    {'count': N, 'mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe': means over samples (mm),
+     'auc_pa_joints', 'auc_pa_vertices', 'auc_thresholds_mm' (with thresholds),
+     'family', 'joints' (what was scored), 'root_index', 'root_joint', 'units': 'mm',
+     'per_sample': {'ids': [...], 'mpjpe': (N,), 'pa_mpjpe': (N,), 'mpvpe': (N,),
+     'pa_mpvpe': (N,)}}. A sample with no valid joint has NaN, left out of the means.
+  """
+  thresholds = _default_thresholds(body_model.family, auc_thresholds)
+  per_sample = _per_sample(pred, gt, body_model, joint_mapping=joint_mapping,
+                           root_index=root_index, chunk_size=chunk_size, thresholds=thresholds)
+  n = len(per_sample['mpjpe'])
+  ids = list(range(n)) if ids is None else list(ids)
+  if len(ids) != n:
+    raise EvaluationError(f'{len(ids)} ids for {n} samples')
+  return _summarise(per_sample, ids, _mapping_info(body_model, joint_mapping, root_index),
+                    thresholds)
+
+
+# ------------------------------------------------------------------------------ entries
+
+
+def _guess_family(value):
+  """(family, what was seen) of one entry dict, or (None, None) when it matches none."""
+  for family, key in export.PARAM_KEY.items():
+    if key in value:
+      return family, repr(key)
+  if 'right' in value or 'left' in value:
+    return 'mano', "'right' / 'left' hands"
+  keys = set(value)
+  for family, layout in export.RELEASED_LAYOUT.items():
+    names = {k for k, _ in layout}
+    if names <= keys:
+      if 'pose' in names:   # SMPL and MANO share their keys; the pose length tells
+        length = np.size(value['pose'])
+        if length != dict(layout)['pose']:
+          continue
+      return family, f'bare keys {sorted(names)}'
+  return None, None
+
+
+def _entry_params(value, family, path, name):
+  try:
+    params, _, _ = export.from_released_entry(family, value)
+  except (KeyError, ValueError, TypeError) as e:
+    raise EvaluationError(f'{path}: entry {name!r}: {e}') from None
+  return params
+
+
+def _collect(tree, family, path, prefix, out, depth=0):
+  """Walk a released file's dicts into out {id: params}; nested MoCap levels join with '/'."""
+  for key, value in tree.items():
+    name = f'{prefix}/{key}' if prefix else str(key)
+    if value is None:   # an annotation without a fit
+      continue
+    if not isinstance(value, dict):
+      raise EvaluationError(f'{path}: entry {name!r} is a {type(value).__name__}, not a '
+                            'dict of parameters')
+    found, seen = _guess_family(value)
+    if found is not None and found != family:
+      raise EvaluationError(f'{path}: entry {name!r} holds {seen}: a {found} file, not '
+                            f'{family}; pass --family {found}')
+    if found is None:
+      if depth < 4 and value and all(isinstance(v, dict) or v is None for v in value.values()):
+        _collect(value, family, path, name, out, depth + 1)   # MoCap [subject][seq][frame]
+        continue
+      wanted = ', '.join(k for k, _ in export.RELEASED_LAYOUT[family])
+      raise EvaluationError(f'{path}: entry {name!r} has keys {sorted(value)[:8]}: not a '
+                            f'{family} entry ({export.PARAM_KEY[family]!r}, or bare '
+                            f'{wanted})')
+    if family == 'mano' and ('right' in value or 'left' in value):
+      for side in HAND_SIDES:
+        if value.get(side) is not None:
+          out[f'{name}_{side}'] = _entry_params(value[side], family, path, f'{name}.{side}')
+    else:
+      out[name] = _entry_params(value, family, path, name)
+
+
+def _read_json(path, what='file'):
+  path = os.fspath(path)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'{what} {path}: no such file')
+  with open(path) as f:
+    try:
+      tree = json.load(f)
+    except json.JSONDecodeError as e:
+      raise EvaluationError(f'{path}: not valid JSON ({e})') from None
+  if not isinstance(tree, dict):
+    raise EvaluationError(f'{path}: the top level is a {type(tree).__name__}, expected '
+                          'a dict keyed by annotation id')
+  return tree
+
+
+def load_entries(path, family, *, what='file'):
+  """Read a released-layout file into {id: {smplx name: 1-D float32 array}}.
+
+  Accepts the COCO-style layout ({ann_id: {'smpl_param' | 'smplx_param' | 'flame_param':
+  ..., 'cam_param': ...}}), MANO's ({ann_id: {'right': entry or null, 'left': ...}}: ids
+  f'{ann_id}_right' / f'{ann_id}_left' for the non-null hands, as the readers name hand
+  samples; a hand entry given directly under an id keeps that id), and bare parameter
+  dicts per id, also nested as the MoCap releases are (ids 'action/subaction/frame').
+
+  Raises:
+    FileNotFoundError, or EvaluationError naming the file, the entry and the key, e.g.
+    for a file of another family.
+  """
+  _check_family(family)
+  out = {}
+  _collect(_read_json(path, what), family, os.fspath(path), '', out)
+  return out
+
+
+def hand_side(sample_id):
+  """'left' for ids ending in '_left', else 'right' (plain ids: FreiHAND is right hands)."""
+  return 'left' if str(sample_id).endswith('_left') else 'right'
+
+
+def gt_from_samples(samples, family=None):
+  """{ann_id: Sample.gt_params} of the samples that have GT parameters.
+
+  Args:
+    samples: iterable of `Sample`.
+    family: keep only samples whose gt_family is this; None keeps all.
+  Hand samples are keyed by their ann_id, which names the side ('{id}_left'), so that
+  `evaluate_entries` picks the left MANO model for them.
+  """
+  out = {}
+  for s in samples:
+    if s.gt_params is None or (family is not None and s.gt_family != family):
+      continue
+    out[s.ann_id] = dict(s.gt_params)
+  return out
+
+
+def _check_family(family):
+  if family not in export.RELEASED_LAYOUT:
+    raise EvaluationError(f'unknown family {family!r}; expected one of '
+                          f'{sorted(export.RELEASED_LAYOUT)}')
+
+
+def _stack(entries, ids):
+  """{id: {name: (P,)}} -> {name: (N, P)} over ids; names any entry has (others zero)."""
+  names = sorted({k for i in ids for k in entries[i]})
+  out = {}
+  for name in names:
+    rows = [entries[i].get(name) for i in ids]
+    size = max(np.size(r) for r in rows if r is not None)
+    out[name] = np.stack([np.zeros(size, np.float32) if r is None
+                          else np.asarray(r, np.float32).reshape(-1) for r in rows])
+  return out
+
+
+def load_models(model_path, family, *, gender='neutral', sides=HAND_SIDES):
+  """{side: BodyModel} for MANO (the sides asked for), else {None: BodyModel}.
+
+  Args:
+    model_path: a model file or a folder in the smplx layout. For MANO a folder gives
+      MANO_RIGHT and MANO_LEFT; a single file serves only the side its name says.
+  """
+  if family != 'mano':
+    return {None: body_models.load(model_path, family, gender=gender)}
+  models = {}
+  for side in sides:
+    if os.path.isfile(model_path):
+      named = body_models.io.hand_from_name(model_path)
+      if named is not None and named != (side == 'right'):
+        raise EvaluationError(f'{model_path} is one MANO file for the '
+                              f'{"right" if named else "left"} hand, but {side} hands are '
+                              'to be scored: pass the folder holding MANO_RIGHT and '
+                              'MANO_LEFT')
+    models[side] = body_models.load(model_path, 'mano', is_right_hand=side == 'right')
+  return models
+
+
+def _as_models(model, family, gender, sides):
+  """A path, a BodyModel, or {side: BodyModel} -> {side or None: BodyModel}."""
+  if isinstance(model, body_models.BodyModel):
+    if family == 'mano' and set(sides) - {'right'}:
+      raise EvaluationError('left hands need the left MANO model: pass '
+                            "{'right': model, 'left': model} or a model folder")
+    return {s: model for s in (sides if family == 'mano' else (None,))}
+  if isinstance(model, dict):
+    return model
+  return load_models(model, family, gender=gender, sides=sides)
+
+
+def evaluate_entries(pred, gt, family, model, *, gender='neutral', joint_set=None,
+                     regressor=None, root_index=0, chunk_size=128, auc_thresholds=None):
+  """Score {id: params} predictions against {id: params} GT over the ids in both.
+
+  Args:
+    pred, gt: {id: {smplx name: (P,) array}} (`load_entries`, `gt_from_samples`).
+    family: 'smpl', 'smplx', 'mano' or 'flame'.
+    model: a model path (file or smplx-layout folder), a BodyModel, or for MANO
+      {'right': BodyModel, 'left': BodyModel}. MANO ids ending in '_left' use the left.
+    gender: which model of the family to load from a path.
+    joint_set: a `joint_sets` name to score instead of the model's kinematic joints.
+    regressor: (T, V) array or .npy path of a vertex regressor for joint_set.
+    root_index, chunk_size, auc_thresholds: see `evaluate_params`.
+  Returns:
+    `evaluate_params`'s dict over the common ids (as strings, in GT order), plus 'gender',
+    'missing_in_pred' (GT ids without a prediction) and 'missing_in_gt' (the reverse).
+  Raises:
+    EvaluationError when no id is in both.
+  """
+  _check_family(family)
+  # Ids compare as strings: JSON keys are strings, Sample.ann_id often an int.
+  pred = {str(k): v for k, v in pred.items()}
+  gt = {str(k): v for k, v in gt.items()}
+  ids = [i for i in gt if i in pred]
+  missing_in_pred = len(gt) - len(ids)
+  missing_in_gt = len([i for i in pred if i not in gt])
+  if not ids:
+    raise EvaluationError(f'no sample id is in both the predictions ({len(pred)} ids, e.g. '
+                          f'{list(pred)[:3]}) and the GT ({len(gt)} ids, e.g. {list(gt)[:3]})')
+  groups = {}
+  for i in ids:
+    groups.setdefault(hand_side(i) if family == 'mano' else None, []).append(i)
+  models = _as_models(model, family, gender, [s for s in HAND_SIDES if s in groups])
+  thresholds = _default_thresholds(family, auc_thresholds)
+  parts, order, info = [], [], None
+  for side, group in groups.items():
+    body_model = models[side]
+    mapping = None
+    if joint_set is not None:
+      mapping = joint_sets.model_joint_mapping(
+          family, joint_set, num_landmarks=body_model.num_landmarks, regressor=regressor)
+    parts.append(_per_sample(_stack(pred, group), _stack(gt, group), body_model,
+                             joint_mapping=mapping, root_index=root_index,
+                             chunk_size=chunk_size, thresholds=thresholds))
+    order += group
+    info = info or _mapping_info(body_model, mapping, root_index)
+  # Back to GT order: sides were scored group by group.
+  position = {i: k for k, i in enumerate(order)}
+  perm = np.array([position[i] for i in ids])
+  per_sample = {k: np.concatenate([p[k] for p in parts])[perm] for k in parts[0]}
+  result = _summarise(per_sample, ids, info, thresholds)
+  result.update(gender=None if family == 'mano' else gender,
+                missing_in_pred=missing_in_pred, missing_in_gt=missing_in_gt)
+  return result
+
+
+def evaluate_files(pred_path, gt_path, family, model_path, *, gender='neutral',
+                   joint_set=None, regressor=None, root_index=0, chunk_size=128,
+                   auc_thresholds=None):
+  """Score a released-layout prediction file against a GT file of the same layout.
+
+  Args: see `load_entries` and `evaluate_entries`; model_path is a model file or folder.
+  Returns:
+    `evaluate_entries`'s dict plus 'pred_path' and 'gt_path'.
+  """
+  for path, what in ((pred_path, 'prediction file'), (gt_path, 'GT file')):
+    if not os.path.isfile(path):   # both checked before the slow reading of either
+      raise FileNotFoundError(f'{what} {os.fspath(path)}: no such file')
+  gt = load_entries(gt_path, family, what='GT file')
+  pred = load_entries(pred_path, family, what='prediction file')
+  result = evaluate_entries(pred, gt, family, model_path, gender=gender, joint_set=joint_set,
+                            regressor=regressor, root_index=root_index,
+                            chunk_size=chunk_size, auc_thresholds=auc_thresholds)
+  result.update(pred_path=os.fspath(pred_path), gt_path=os.fspath(gt_path))
+  return result
+
+
+# ---------------------------------------------------------------------------------- CLI
+
+
+def format_table(result):
+  """The text summary of an `evaluate_*` result: count, errors in mm, AUC where present."""
+  lines = [f'{result["count"]} {result.get("family", "")} samples scored on '
+           f'{result.get("joints", "?")}, root joint {result.get("root_joint", "?")}']
+  rows = [('MPJPE', 'mpjpe'), ('PA-MPJPE', 'pa_mpjpe'), ('MPVPE', 'mpvpe'),
+          ('PA-MPVPE', 'pa_mpvpe')]
+  width = 28
+  lines.append(f'  {"metric":<{width}} {"value":>8}')
+  for label, key in rows:
+    lines.append(f'  {label + " (mm)":<{width}} {result[key]:8.2f}')
+  thresholds = result.get('auc_thresholds_mm')
+  if thresholds:
+    span = f'{thresholds[0]:g}-{thresholds[-1]:g} mm'
+    for label, key in (('AUC PA joints', 'auc_pa_joints'),
+                       ('AUC PA vertices', 'auc_pa_vertices')):
+      lines.append(f'  {f"{label} ({span})":<{width}} {result[key]:8.3f}')
+  if 'missing_in_pred' in result:
+    lines.append(f'missing: {result["missing_in_pred"]} GT ids have no prediction, '
+                 f'{result["missing_in_gt"]} predictions have no GT')
+  return '\n'.join(lines)
+
+
+def _parser():
+  parser = argparse.ArgumentParser(
+      prog='python -m neuralannot_jax.evaluate',
+      description='Score pseudo-GT parameters against known GT parameters of the same '
+      'family: MPJPE and MPVPE (both meshes centred on the model\'s root joint), PA-MPJPE '
+      'and PA-MPVPE (prediction aligned by the best similarity transform), all in mm; '
+      'for MANO also the AUC of the PCK curve over 0-50 mm. Both files are in the '
+      'released NeuralAnnot layout (as neuralannot_jax.export writes them): COCO-style '
+      '{ann_id: {"smpl_param": ..., "cam_param": ...}}, MANO {ann_id: {"right": ..., '
+      '"left": ...}} (ids <ann_id>_right / _left), or bare parameters per id. Samples '
+      'are matched by id; the counts missing on either side are reported.')
+  parser.add_argument('--pred', required=True, help='prediction file (.json)')
+  parser.add_argument('--gt', required=True, help='ground-truth file (.json), same layout')
+  parser.add_argument('--family', required=True, choices=sorted(export.RELEASED_LAYOUT),
+                      help='body-model family of both files')
+  parser.add_argument('--model_path', required=True,
+                      help='model file, or folder in the smplx layout (<dir>/smpl/'
+                      'SMPL_NEUTRAL.pkl, <dir>/mano/MANO_RIGHT.pkl and MANO_LEFT.pkl, ...)')
+  parser.add_argument('--gender', default='neutral', choices=('neutral', 'male', 'female'),
+                      help='which model of the family (not MANO); default neutral')
+  parser.add_argument('--joint_set', default=None,
+                      help='score this dataset joint set (e.g. H36M_17, COCO_17) instead of '
+                      'the model\'s kinematic joints (hands: HAND_21 or MANO_21 to add the '
+                      'fingertips); joints the model lacks are left out')
+  parser.add_argument('--regressor', default=None,
+                      help='.npy (T, V) vertex regressor for --joint_set, e.g. '
+                      'J_regressor_h36m_correct.npy')
+  parser.add_argument('--out', default=None,
+                      help='write the result (summary and per-sample errors) here as JSON')
+  return parser
+
+
+def main(argv=None):
+  """CLI entry; returns the exit status (0 ok, 1 bad input)."""
+  args = _parser().parse_args(argv)
+  try:
+    result = evaluate_files(args.pred, args.gt, args.family, args.model_path,
+                            gender=args.gender, joint_set=args.joint_set,
+                            regressor=args.regressor)
+  except (OSError, ValueError, KeyError) as e:   # ModelFileError is a ValueError
+    message = e.args[0] if isinstance(e, KeyError) and e.args else e
+    print(f'error: {message}', file=sys.stderr)
+    return 1
+  print(format_table(result))
+  if args.out:
+    export.write_json(args.out, result)
+    print(f'wrote {args.out}')
+  return 0
+
+
+__all__ = ['MM_PER_M', 'HAND_AUC_THRESHOLDS_MM', 'EvaluationError', 'procrustes_transform',
+           'procrustes_align', 'root_align', 'point_errors', 'mpjpe', 'pa_error', 'pck',
+           'auc', 'auc_of_curve', 'evaluate_params', 'load_entries', 'hand_side',
+           'gt_from_samples', 'load_models', 'evaluate_entries', 'evaluate_files',
+           'format_table', 'main']
+
+
+if __name__ == '__main__':
+  sys.exit(main())
