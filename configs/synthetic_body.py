@@ -1,22 +1,37 @@
 """The embedded default: everything generated on this machine, nothing to download.
 
+Renders a synthetic Human3.6M-style set (SMPL stand-in people, 4 cameras, known GT), trains
+the MoCap-mode annotator on it (GT 3D joints in), annotates it and scores the pseudo-GTs
+against the GT. A small backbone and crop so the whole job runs in minutes on a CPU.
+
     python -m neuralannot_jax.main --config=configs/synthetic_body.py
     python -m neuralannot_jax.main --config=configs/synthetic_body.py --config.body_model.path=~/models
+    python -m neuralannot_jax.main --config=configs/synthetic_body.py \\
+        --config.dataset.synthetic.kind=coco --config.model.mode=wild     # from 2D keypoints
 """
 
-import ml_collections
+from neuralannot_jax import experiment
 
 
 def get_config():
-  config = ml_collections.ConfigDict()
+  config = experiment.default_config()
   config.workdir = 'work_dir/synthetic_body'
-  config.seed = 0
 
-  # Body model: a file or a folder in the smplx library's layout. Empty: generate the
-  # procedural stand-ins (official file layouts, real sizes) into <workdir>/body_models.
-  config.body_model = ml_collections.ConfigDict()
-  config.body_model.family = 'smpl'
-  config.body_model.path = ''
-  config.body_model.gender = 'neutral'
-  config.body_model.num_betas = 10
+  config.dataset.format = 'synthetic'
+  config.dataset.synthetic.kind = 'h36m'
+  config.dataset.synthetic.num_images = 1200
+  config.dataset.synthetic.size = 128
+
+  config.model.mode = 'mocap'
+  config.model.depth = 18
+  config.model.crop_size = 128
+
+  config.train.batch_size = 32
+  config.train.lr = 1e-3
+  config.train.num_steps = 300
+  config.train.lr_boundaries = (240,)
+  config.train.checkpoint_every = 100
+  config.train.log_every = 10
+  config.train.num_workers = 2
+  config.annotate.batch_size = 32
   return config

@@ -1,65 +1,82 @@
-"""Run an experiment: python -m neuralannot_jax.main --config=configs/<experiment>.py
+"""Annotate a dataset: python -m neuralannot_jax.main --config=configs/<experiment>.py
 
-Stages, in order, each resumable from what the work directory already holds:
-  body model   load the configured model, or generate the stand-ins when none is given.
-The training, annotation and evaluation stages build on this one as they land.
-Override any config value on the command line: --config.body_model.family=smplx.
+Runs the config's stages in order (see `experiment`): train the annotator on the dataset's
+training set, annotate the same set with it (pseudo-GTs in the released NeuralAnnot layout),
+and evaluate them where GT exists. Every stage resumes from what the work directory holds:
+re-running after a kill continues training from the last checkpoint and skips an annotation
+already made from the latest checkpoint.
+
+Examples:
+  python -m neuralannot_jax.main --config=configs/synthetic_body.py
+  python -m neuralannot_jax.main --config=configs/coco_body.py \\
+      --config.dataset.root=~/data/coco --config.body_model.path=~/models --workdir=runs/coco
+  python -m neuralannot_jax.main --config=configs/h36m_body.py --config.stages=annotate,evaluate
+
+Override any config value with --config.<field>=<value> (e.g. --config.train.num_steps=500,
+--config.model.depth=18); `configs/*.py` list the fields with what each means.
 """
 
-import os
-import time
+import json
+
+import logging as std_logging
 
 from absl import app
 from absl import flags
 from absl import logging
 import jax
-import jax.numpy as jnp
 from ml_collections import config_flags
 
-import body_models
+from neuralannot_jax import experiment
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config: a configs/*.py file; override fields with '
     '--config.<field>=<value>.', lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Work directory (checkpoints, pseudo-GTs, reports); overrides '
+    'config.workdir.')
 flags.mark_flags_as_required(['config'])
 
 
-def prepare_body_model(config):
-  """Path of the body model to use: the configured one, or generated stand-ins."""
-  if config.body_model.path:
-    return os.path.expanduser(config.body_model.path)
-  out = os.path.join(config.workdir, 'body_models')
-  if not os.path.isdir(os.path.join(out, config.body_model.family)):
-    from body_models import synthetic  # pylint: disable=g-import-not-at-top
-    logging.info('No body model given: writing the procedural stand-in to %s', out)
-    synthetic.write_model(config.body_model.family, out, seed=config.seed)
-  return out
+def format_summary(summary):
+  """The closing lines of a run: where the pseudo-GTs are, speed, and their scores."""
+  lines = [f'work directory: {summary["workdir"]}',
+           f'samples: {summary["samples"]} ({summary["joint_set"]}); {summary["body_model"]}; '
+           f'{summary["devices"]} x {summary["platform"]}']
+  if summary.get('train_images_per_s') is not None:
+    lines.append(f'train: {summary["train_seconds"]:.0f} s, '
+                 f'{summary["train_images_per_s"]:.1f} images/s')
+  if summary.get('pseudo_gt'):
+    rate = summary.get('annotate_images_per_s')
+    lines.append(f'pseudo-GTs: {summary["pseudo_gt"]} (and .npz)' +
+                 (f'; annotate {rate:.1f} images/s' if rate else ''))
+  evaluation = summary.get('evaluation')
+  if evaluation:
+    from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
+    lines.append(evaluate.format_table(evaluation))
+  lines.append(f'done in {summary["seconds"]:.0f} s')
+  return '\n'.join(lines)
 
 
-def check_body_model(model):
-  """One jitted forward + backward pass, so a broken model fails here, not mid-training."""
-  params = model.zero_params((2,))
-  loss = lambda p: jnp.sum(body_models.forward(model, **p).joints ** 2)
-  grads = jax.jit(jax.grad(loss))(params)
-  if not all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads)):
-    raise RuntimeError(f'{model}: non-finite gradients at the rest pose')
+class _QuietLibraries(std_logging.Filter):
+  """Drops INFO records of orbax (several per checkpoint), keeping its warnings."""
+
+  def filter(self, record):
+    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
 
 
 def main(argv):
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   config = _CONFIG.value
-  os.makedirs(config.workdir, exist_ok=True)
-  start = time.time()
-
-  path = prepare_body_model(config)
-  model = body_models.load(path, config.body_model.family, gender=config.body_model.gender,
-                           num_betas=config.body_model.num_betas)
-  check_body_model(model)
-  print(f'body model: {model} from {path}')
-  print(f'devices: {jax.device_count()} x {jax.devices()[0].platform}')
-  print(f'done in {time.time() - start:.1f} s; work directory: {config.workdir}. '
-        'Training and annotation stages are not in this version yet.')
+  if _WORKDIR.value:
+    with config.unlocked():
+      config.workdir = _WORKDIR.value
+  summary = experiment.run(config)
+  if jax.process_index() == 0:
+    print(format_summary(summary))
+    with open(f'{summary["workdir"]}/summary.json', 'w', encoding='utf-8') as f:
+      json.dump({k: v for k, v in summary.items()}, f, indent=1, default=str)
 
 
 if __name__ == '__main__':

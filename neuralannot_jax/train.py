@@ -362,7 +362,7 @@ def _batches(loader, start_step):
     epoch, skip = epoch + 1, 0
 
 
-def train(config, samples, workdir, *, mesh=None):
+def train(config, samples, workdir, *, mesh=None, body_model=None):
   """Train (or resume training) the annotator.
 
   Args:
@@ -370,13 +370,16 @@ def train(config, samples, workdir, *, mesh=None):
     samples: `Sample`s of one joint set (`config.joint_set`), a list or any sequence.
     workdir: output folder: metrics.jsonl and checkpoints/ (resumed when present).
     mesh: data mesh (default `make_mesh()`).
+    body_model: the loaded body model (gender, PCA, ... chosen by the caller); default
+      `body_models.load(config.model_path, config.family)`.
   Returns:
     (model, optimizer) after `config.num_steps` steps.
   """
   config = as_config(config)
   mesh = make_mesh() if mesh is None else mesh
   os.makedirs(workdir, exist_ok=True)
-  body_model = body_models.load(config.model_path, config.family)
+  if body_model is None:
+    body_model = body_models.load(config.model_path, config.family)
   body_model = jax.device_put(body_model, NamedSharding(mesh, P()))
   step_spec = make_step_spec(config)
   vposer_params = load_vposer(config)

@@ -1,0 +1,250 @@
+"""The annotation pass: the trained annotator run once over the set it learned from.
+
+NeuralAnnot's pseudo-GTs are the network's outputs on its own training set. `annotate`
+runs a jitted inference step over every sample, in order, with no augmentation, and
+returns one `Annotation` per sample keyed by its ann_id:
+
+  * parameters in the smplx library's names, axis-angle, hands as full 45-d poses, for
+    the body model as loaded (`forward(model, **params)` gives the mesh);
+  * camera space: in-the-wild the network's virtual camera (focal 5000 on the crop, see
+    `camera`), in MoCap mode the dataset's own camera, the translation placing the
+    model's root joint on the GT root joint (the 3D joints are known there, the virtual
+    camera's depth is not the real one);
+  * the camera in original-image pixels (`cam_param` of the released files);
+  * left hands, which the pipeline mirrors into right hands, mirrored back: parameters
+    of the left MANO model.
+
+`to_entries` turns the annotations into the released COCO-style layout for `export`.
+"""
+
+import dataclasses
+import functools
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+import body_models
+from neuralannot_jax import camera
+from neuralannot_jax import decode
+from neuralannot_jax import export
+from neuralannot_jax import train as train_lib
+from neuralannot_jax.data import pipeline
+
+# Parameters whose axis-angle vectors a left/right mirror maps (x, y, z) -> (x, -y, -z).
+_ROTATION_PARAMS = ('global_orient', 'body_pose', 'hand_pose', 'left_hand_pose',
+                    'right_hand_pose', 'jaw_pose', 'leye_pose', 'reye_pose', 'neck_pose')
+
+
+@dataclasses.dataclass
+class Annotation:
+  """The pseudo-GT of one sample.
+
+  Attributes:
+    params: {smplx name: 1-D float32 array}, camera space (see the module docstring).
+    focal: (2,) and princpt: (2,): the camera in original-image pixels.
+    family: the body-model family of `params`.
+    hand_side: 'right' / 'left' for hand samples, else None.
+    parent_id: the person's ann_id for hands and faces cut from a whole-body record.
+    camera: 'dataset' (MoCap: the dataset's camera, transl from the GT root) or 'virtual'.
+  """
+  params: dict
+  focal: np.ndarray
+  princpt: np.ndarray
+  family: str
+  hand_side: Optional[str] = None
+  parent_id: Any = None
+  camera: str = 'virtual'
+
+
+@functools.partial(nnx.jit, static_argnames=('step_spec',))
+def predict(model, body_model, batch, vposer_params=None, *, step_spec):
+  """The network's parameters for one (sharded) batch, in inference mode.
+
+  Args:
+    model: the Annotator, in eval mode (`model.eval()`: BatchNorm running statistics).
+    body_model: body_models.BodyModel of the family.
+    batch: `train.step_batch` arrays.
+    vposer_params: VPoser weights for 'wild' SMPL / SMPL-X, else None.
+    step_spec: train.StepSpec (head spec and joint mapping).
+  Returns:
+    {smplx name: (B, ...)} axis-angle parameters with full hand poses and 'transl' (B, 3)
+    of the virtual crop camera; plus 'joints' (B, T, 3): the dataset's joints of the mesh
+    without translation (T = the joint set's size).
+  """
+  spec, mapping = step_spec.spec, step_spec.mapping
+  raw = model(*train_lib.network_inputs(model, batch, step_spec.root))
+  parts = spec.split(raw)
+  params = decode.decode(spec, parts, vposer_params=vposer_params,
+                         hand_components=body_model.hand_components or None,
+                         pose_mean=body_model.pose_mean)
+  pose = {k: v for k, v in params.items() if k != 'transl'}
+  # A model loaded with use_pca takes PCA coefficients; the full poses go through a
+  # model without PCA, which `forward` gets by the explicit hand pose width.
+  out = body_models.forward(_full_pose_model(body_model), **pose)
+  params['joints'] = mapping.apply(out.joints, out.vertices)
+  return params
+
+
+def _full_pose_model(body_model):
+  """The model with hand PCA switched off (decode already expanded the coefficients)."""
+  if not body_model.hand_components:
+    return body_model
+  return dataclasses.replace(body_model, hand_components={})
+
+
+def mirror_params(params):
+  """Parameters of the mirror image (x -> -x in camera space) of a mesh.
+
+  A right MANO hand mirrored is the left MANO hand with each joint rotation's axis-angle
+  (x, y, z) -> (x, -y, -z) and the translation (x, y, z) -> (-x, y, z); shape and the rest
+  are unchanged. Exact when the left model is the mirror of the right one (the official
+  pair, with `fix_mano_left_shapedirs`, and our stand-ins are).
+  """
+  out = dict(params)
+  for name in _ROTATION_PARAMS:
+    if name in out:
+      aa = np.asarray(out[name]).reshape(-1, 3) * np.array([1, -1, -1], np.float32)
+      out[name] = aa.reshape(np.shape(params[name])).astype(np.asarray(params[name]).dtype)
+  if 'transl' in out:
+    out['transl'] = np.asarray(out['transl']) * np.array([-1, 1, 1], np.float32)
+  return out
+
+
+def _finish(spec, step_spec, out, batch, samples):
+  """Annotations of a batch's real rows from `predict`'s output and the host batch.
+
+  Args:
+    out: `predict` output on the host, {name: (B, ...)}.
+    batch: the pipeline batch (numpy); rows with mask False are padding.
+    samples: the loader's samples (indexed by batch['index']).
+  Returns:
+    list of `Annotation`, one per real row, in row order.
+  """
+  root = step_spec.root
+  rows = np.flatnonzero(batch['mask'])
+  # MoCap rows with a camera and a valid GT root keep the dataset's camera.
+  dataset_camera = ((spec.mode == 'mocap') & (step_spec.mapping.valid[root] > 0)
+                    & batch['has_camera'] & (batch['has_3d'] > 0)
+                    & (batch['valid3d'][:, root] > 0))
+  virtual_focal, virtual_princpt = (np.asarray(x, np.float32)
+                                    for x in camera.crop_camera(spec.crop_size, spec.focal))
+  focal = np.where(dataset_camera[:, None], batch['focal'], virtual_focal).astype(np.float32)
+  princpt = np.where(dataset_camera[:, None], batch['princpt'],
+                     virtual_princpt).astype(np.float32)
+  focal, princpt = (np.asarray(x, np.float64) for x in camera.to_original_camera(
+      focal, princpt, np.asarray(batch['inverse'], np.float32)))
+  # The model's root joint on the GT root, in the crop's (possibly mirrored) camera frame.
+  gt_transl = batch['joints_3d'][:, root] - out['joints'][:, root]
+  result = []
+  for row in rows:
+    params = {k: v[row] for k, v in out.items() if k != 'joints'}
+    if dataset_camera[row]:
+      params['transl'] = gt_transl[row]
+    if batch['flipped'][row]:
+      params = mirror_params(params)
+    sample = samples[int(batch['index'][row])]
+    result.append(Annotation(
+        params={k: np.asarray(v, np.float32) for k, v in params.items()},
+        focal=focal[row], princpt=princpt[row], family=spec.family,
+        hand_side=sample.hand_side, parent_id=sample.parent_id,
+        camera='dataset' if dataset_camera[row] else 'virtual'))
+  return result
+
+
+def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
+             vposer_params=None, num_workers=4, progress=True):
+  """Run the annotator over `samples` in order.
+
+  Args:
+    model: the trained Annotator (switched to eval mode here).
+    body_model: body_models.BodyModel of `step_spec.spec.family`.
+    samples: `Sample`s of the joint set the model was trained on (list or sequence).
+    step_spec: train.StepSpec of the training run (`train.make_step_spec(config)`).
+    batch_size: per-process batch, a multiple of the local device count; the last
+      batch is padded (padding rows are dropped).
+    mesh: the data mesh (default `train.make_mesh()`).
+    vposer_params: VPoser weights when the head predicts a latent.
+    num_workers: decode threads of the Loader.
+    progress: show a tqdm bar.
+  Returns:
+    (annotations {ann_id: Annotation} in sample order, loader): the loader's `skipped`
+    lists the samples whose image could not be read.
+  """
+  spec = step_spec.spec
+  mesh = train_lib.make_mesh() if mesh is None else mesh
+  model.eval()
+  loader = pipeline.Loader(samples, batch_size, train=False,
+                           out_size=_crop_side(spec.crop_size), num_workers=num_workers,
+                           num_devices=jax.local_device_count())
+  bar = None
+  if progress:
+    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+    bar = tqdm(total=len(loader.samples), unit='img', desc='annotate')
+  annotations = {}
+  try:
+    for batch, ann_ids in loader:
+      out = predict(model, body_model, pipeline.shard(train_lib.step_batch(batch), mesh),
+                    vposer_params, step_spec=step_spec)
+      finished = _finish(spec, step_spec, jax.device_get(out), batch, loader.samples)
+      for ann_id, annotation in zip(ann_ids, finished):
+        if ann_id in annotations:
+          raise ValueError(f'annotate: ann_id {ann_id!r} appears twice in the samples; '
+                           'outputs are keyed by it')
+        annotations[ann_id] = annotation
+      if bar is not None:
+        bar.update(len(ann_ids))
+  finally:
+    if bar is not None:
+      bar.close()
+  return annotations, loader
+
+
+def _crop_side(crop_size):
+  if isinstance(crop_size, (tuple, list)):
+    if crop_size[0] != crop_size[1]:
+      raise ValueError(f'annotate: the pipeline makes square crops, not {crop_size}')
+    return int(crop_size[0])
+  return int(crop_size)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def to_entries(annotations):
+  """{ann_id: Annotation} -> the released COCO-style {key: entry}.
+
+  SMPL / SMPL-X / FLAME: keyed by ann_id, {'<family>_param': ..., 'cam_param': ...}.
+  MANO: keyed by the person (`parent_id`, e.g. COCO-WholeBody), or by the ann_id for
+  hand-only sets, {'right': entry or None, 'left': entry or None}.
+  """
+  entries = {}
+  for ann_id, ann in annotations.items():
+    entry = export.to_released_entry(ann.family, ann.params, ann.focal, ann.princpt)
+    if ann.family != 'mano':
+      entries[ann_id] = entry
+      continue
+    key = ann.parent_id if ann.parent_id is not None else ann_id
+    hands = entries.setdefault(key, export.hand_entry())
+    side = ann.hand_side or 'right'
+    if hands[side] is not None:
+      raise ValueError(f'to_entries: two {side} hands for {key!r} (second from {ann_id!r})')
+    hands[side] = entry
+  return entries
+
+
+def write(annotations, out_dir, name):
+  """Write `<out_dir>/<name>.json` (released layout) and `<name>.npz`, atomically.
+
+  Returns:
+    (json path, npz path).
+  """
+  entries = to_entries(annotations)
+  json_path = export.write_coco_style(f'{out_dir}/{name}.json', entries)
+  npz_path = export.write_npz(f'{out_dir}/{name}.npz', entries)
+  return json_path, npz_path
+
+
+__all__ = ['Annotation', 'predict', 'mirror_params', 'annotate', 'to_entries', 'write']

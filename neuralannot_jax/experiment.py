@@ -1,0 +1,392 @@
+"""One experiment, stage by stage: data -> train -> annotate -> evaluate.
+
+`main.py` is the command line; this module holds the config schema (`default_config`,
+which every `configs/*.py` starts from) and the stages, each a function of the config
+that reads and writes the work directory, so a stage can be skipped or re-run alone:
+
+  data      the samples: the dataset's files read once into a tfds array_record build
+            (`data.builders`), or for `dataset.format = 'synthetic'` a synthetic set
+            rendered first (known GT, official layouts) into <workdir>/data.
+  train     `train.train`: resumes from <workdir>/train/checkpoints.
+  annotate  the trained network over the same samples -> <workdir>/<annotate.output>.json
+            (released NeuralAnnot layout) and .npz; skipped when its record says it was
+            made from the latest checkpoint.
+  evaluate  where GT exists (`dataset.gt_file`, or GT parameters the reader attached):
+            MPJPE / PA-MPJPE / MPVPE / PA-MPVPE -> <workdir>/evaluation.json.
+"""
+
+import json
+import os
+import re
+import time
+
+from absl import logging
+import jax
+import ml_collections
+
+import body_models
+from neuralannot_jax import annotate as annotate_lib
+from neuralannot_jax import export
+from neuralannot_jax import train as train_lib
+
+STAGES = ('train', 'annotate', 'evaluate')
+
+
+def default_config():
+  """The schema and defaults every experiment config starts from (the paper's settings).
+
+  Paths may use ~; relative paths are relative to the current directory.
+  """
+  c = ml_collections.ConfigDict()
+  c.workdir = 'work_dir/experiment'
+  c.seed = 0
+  # Comma-separated subset of STAGES, run in that order.
+  c.stages = 'train,annotate,evaluate'
+  c.progress = True
+
+  # Body model: a file or a folder in the smplx library's layout (models/smpl/SMPL_NEUTRAL.pkl,
+  # ...). Empty: generate the procedural stand-ins into <workdir>/body_models.
+  c.body_model = ml_collections.ConfigDict()
+  c.body_model.family = 'smpl'
+  c.body_model.path = ''
+  c.body_model.gender = 'neutral'
+  c.body_model.num_betas = 10
+
+  c.dataset = ml_collections.ConfigDict()
+  # A `data.builders.FORMATS` name ('coco', 'coco_wholebody', 'pw3d', 'h36m', 'mpi_inf_3dhp',
+  # 'freihand', 'interhand') or 'synthetic'.
+  c.dataset.format = 'coco'
+  # The dataset's own files (tfds manual_dir; see builders.LAYOUTS for what goes where).
+  c.dataset.root = ''
+  # Reader options (json data), e.g. {'parts': ['body'], 'min_keypoints': 6}.
+  c.dataset.options = {}
+  # Where the tfds build is cached; empty: <workdir>/tfds.
+  c.dataset.data_dir = ''
+  # Use only the first N samples (0: all), e.g. for a quick trial run.
+  c.dataset.max_samples = 0
+  # GT in the released pseudo-GT layout, for the evaluate stage; empty: the GT parameters the
+  # reader attached to the samples (3DPW, FreiHAND, fits shipped with Human3.6M), if any.
+  c.dataset.gt_file = ''
+  # format = 'synthetic': what to render (`data.synthetic.writers.make_dataset`).
+  c.dataset.synthetic = ml_collections.ConfigDict()
+  c.dataset.synthetic.kind = 'h36m'
+  c.dataset.synthetic.num_images = 1000
+  c.dataset.synthetic.size = 128
+
+  c.model = ml_collections.ConfigDict()
+  # 'mocap' (GT 3D joints: 6D rotations, 3D joint input) or 'wild' (GT 2D only: VPoser latent).
+  c.model.mode = 'wild'
+  c.model.depth = 50
+  c.model.crop_size = 256
+  # Converted torchvision ImageNet weights (tools/convert_torchvision_resnet.py); empty:
+  # the backbone starts from scratch.
+  c.model.backbone_weights = ''
+  # VPoser v2 weights (tools/convert_vposer.py) for 'wild' SMPL / SMPL-X; empty: a prior
+  # trained on the synthetic pose sampler, cached as <workdir>/pose_prior.npz.
+  c.model.vposer_path = ''
+  # (T, V) vertex regressor .npy for the dataset's joints, e.g. J_regressor_h36m_correct.npy.
+  c.model.regressor = ''
+  c.model.compute_dtype = 'float32'
+
+  c.train = ml_collections.ConfigDict()
+  # Global batch (all devices, all processes): the paper's 192.
+  c.train.batch_size = 192
+  c.train.lr = 1e-4
+  # Steps at which the learning rate drops x10 (the paper drops it once, on convergence).
+  c.train.lr_boundaries = (8000,)
+  c.train.num_steps = 10000
+  c.train.adam_eps = 1e-8
+  c.train.augment = True
+  c.train.checkpoint_every = 1000
+  c.train.max_to_keep = 2
+  c.train.log_every = 20
+  c.train.num_workers = 4
+
+  c.annotate = ml_collections.ConfigDict()
+  c.annotate.batch_size = 64
+  # Output name in the work directory: <output>.json and <output>.npz.
+  c.annotate.output = 'pseudo_gt'
+  return c
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def stages(config):
+  """The configured stages, checked, in STAGES order."""
+  names = [s.strip() for s in str(config.stages).split(',') if s.strip()]
+  unknown = sorted(set(names) - set(STAGES))
+  if unknown:
+    raise ValueError(f'config.stages: unknown stages {unknown}; choose from {STAGES}')
+  return [s for s in STAGES if s in names]
+
+
+def _path(value):
+  return os.path.abspath(os.path.expanduser(value)) if value else ''
+
+
+def _per_process(batch_size, what):
+  n = jax.process_count()
+  if batch_size % n:
+    raise ValueError(f'{what} {batch_size} is not divisible by the {n} processes')
+  per_process = batch_size // n
+  if per_process % jax.local_device_count():
+    raise ValueError(f'{what} {batch_size}: {per_process} per process is not a multiple of '
+                     f'the {jax.local_device_count()} local devices')
+  return per_process
+
+
+def prepare_body_model(config):
+  """Path of the body model: the configured one, or stand-ins generated into the workdir."""
+  if config.body_model.path:
+    return _path(config.body_model.path)
+  out = os.path.join(_path(config.workdir), 'body_models')
+  family = config.body_model.family
+  if not os.path.isdir(os.path.join(out, family)):
+    from body_models import synthetic  # pylint: disable=import-outside-toplevel
+    logging.info('no body model given: writing the procedural stand-in to %s', out)
+    synthetic.write_model(family, out, seed=config.seed)
+  return out
+
+
+def load_body_model(config, path=None):
+  path = prepare_body_model(config) if path is None else path
+  return body_models.load(path, config.body_model.family, gender=config.body_model.gender,
+                          num_betas=config.body_model.num_betas)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _synthetic_subjects(h36m_root):
+  folder = os.path.join(h36m_root, 'annotations')
+  return sorted(int(m.group(1)) for m in
+                (re.match(r'Human36M_subject(\d+)_data\.json$', n) for n in os.listdir(folder))
+                if m)
+
+
+def prepare_synthetic(config, body_model_path):
+  """Render the synthetic set into <workdir>/data unless it is there.
+
+  Returns:
+    (format, manual_dir, reader options, gt_file) of the kind rendered.
+  """
+  from neuralannot_jax.data.synthetic import writers  # pylint: disable=import-outside-toplevel
+  syn = config.dataset.synthetic
+  if syn.kind not in ('coco', 'h36m'):
+    raise ValueError(f'dataset.synthetic.kind {syn.kind!r}: the body experiments render '
+                     "'coco' (2D keypoints) or 'h36m' (3D joints)")
+  if config.body_model.family != 'smpl':
+    raise ValueError('dataset.format synthetic renders SMPL people: set body_model.family=smpl')
+  out = os.path.join(_path(config.workdir), 'data')
+  root = os.path.join(out, syn.kind)
+  meta = os.path.join(out, 'synthetic_meta.json')
+  if not os.path.exists(meta) or not os.path.isdir(root):
+    writers.make_dataset(out, body_model_path, num_images=int(syn.num_images),
+                         size=int(syn.size), seed=int(config.seed), kinds=(syn.kind,),
+                         progress=bool(config.progress))
+  if syn.kind == 'coco':
+    options = {'annotation_file': 'annotations/person_keypoints_train.json',
+               'image_dir': 'images/train'}
+  else:
+    options = {'subjects': _synthetic_subjects(root)}
+  return syn.kind, root, options, os.path.join(root, 'gt_smpl.json')
+
+
+class _Prefix:
+  """The first n items of a sequence (lazy)."""
+
+  def __init__(self, items, n):
+    self._items, self._n = items, min(n, len(items))
+
+  def __len__(self):
+    return self._n
+
+  def __getitem__(self, index):
+    if not 0 <= index < self._n:
+      raise IndexError(index)
+    return self._items[index]
+
+
+def load_samples(config, body_model_path):
+  """The samples of the configured dataset (lazy sequence) and the GT file, if any."""
+  from neuralannot_jax.data import builders  # pylint: disable=import-outside-toplevel
+  fmt, root = config.dataset.format, _path(config.dataset.root)
+  options = dict(config.dataset.options)
+  gt_file = _path(config.dataset.gt_file)
+  if fmt == 'synthetic':
+    fmt, root, synthetic_options, synthetic_gt = prepare_synthetic(config, body_model_path)
+    options = {**synthetic_options, **options}
+    gt_file = gt_file or synthetic_gt
+  elif not root:
+    raise ValueError(f'dataset.root is empty: give the folder of the {fmt} files '
+                     f'(--config.dataset.root=...); what goes there:\n{builders.LAYOUTS}')
+  data_dir = _path(config.dataset.data_dir) or os.path.join(_path(config.workdir), 'tfds')
+  source = builders.open_source(builders.make_config(fmt, **options), data_dir, root)
+  if config.dataset.max_samples:
+    source = _Prefix(source, int(config.dataset.max_samples))
+  if len(source) == 0:
+    raise ValueError(f'{fmt} at {root}: the reader found no usable samples')
+  return source, gt_file
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def train_config(config, joint_set):
+  """The train.TrainConfig of an experiment config."""
+  m, t = config.model, config.train
+  return train_lib.TrainConfig(
+      model_path='', family=config.body_model.family, mode=m.mode, joint_set=joint_set,
+      regressor=_path(m.regressor) or None, vposer_path=_path(m.vposer_path) or None,
+      depth=int(m.depth), backbone_weights=_path(m.backbone_weights) or None,
+      crop_size=int(m.crop_size), batch_size=_per_process(int(t.batch_size), 'train.batch_size'),
+      lr=float(t.lr), lr_boundaries=tuple(int(b) for b in t.lr_boundaries),
+      adam_eps=float(t.adam_eps), num_steps=int(t.num_steps), seed=int(config.seed),
+      augment=bool(t.augment), compute_dtype=m.compute_dtype,
+      checkpoint_every=int(t.checkpoint_every), max_to_keep=int(t.max_to_keep),
+      log_every=int(t.log_every), num_workers=int(t.num_workers),
+      progress=bool(config.progress) and jax.process_index() == 0)
+
+
+def vposer_path(config, tconfig):
+  """The VPoser weights file when the head predicts a latent ('wild' SMPL / SMPL-X), else None.
+
+  Without `model.vposer_path`, a prior of VPoser's architecture is trained on the synthetic
+  pose sampler once and cached as <workdir>/pose_prior.npz (`pose_prior.load_or_train`).
+  """
+  from neuralannot_jax import decode  # pylint: disable=import-outside-toplevel
+  if not any(s.kind == decode.VPOSER for s in train_lib.head_spec(tconfig).slots):
+    return None
+  if tconfig.vposer_path:
+    return tconfig.vposer_path
+  from neuralannot_jax import pose_prior  # pylint: disable=import-outside-toplevel
+  path = os.path.join(_path(config.workdir), 'pose_prior.npz')
+  pose_prior.load_or_train(path, seed=int(config.seed), progress=bool(config.progress))
+  return path
+
+
+def restore_model(tconfig, train_dir, mesh):
+  """The trained annotator from the latest checkpoint in <train_dir>/checkpoints, and its step."""
+  model, optimizer = train_lib.create_train_state(tconfig, mesh)
+  manager = train_lib.checkpoint_manager(train_dir, tconfig)
+  try:
+    step = train_lib.restore_latest(manager, tconfig, mesh, model, optimizer)
+  finally:
+    manager.close()
+  if step == 0:
+    raise FileNotFoundError(f'no checkpoint in {os.path.join(train_dir, "checkpoints")}: run '
+                            'the train stage first (--config.stages=train,annotate,...)')
+  return model, step
+
+
+def latest_step(tconfig, train_dir):
+  manager = train_lib.checkpoint_manager(train_dir, tconfig)
+  try:
+    return manager.latest_step() or 0
+  finally:
+    manager.close()
+
+
+def run(config):
+  """Run the configured stages; returns a summary dict (also printed by `main`)."""
+  workdir = _path(config.workdir)
+  os.makedirs(workdir, exist_ok=True)
+  todo = stages(config)
+  summary = {'workdir': workdir, 'stages': todo, 'devices': jax.device_count(),
+             'platform': jax.devices()[0].platform}
+  start = time.perf_counter()
+  model_path = prepare_body_model(config)
+  body_model = load_body_model(config, model_path)
+  samples, gt_file = load_samples(config, model_path)
+  joint_set = samples[0].joint_set
+  summary.update(samples=len(samples), joint_set=joint_set, body_model=repr(body_model))
+  tconfig = train_config(config, joint_set)
+  tconfig.vposer_path = vposer_path(config, tconfig)
+  train_dir = os.path.join(workdir, 'train')
+  mesh = train_lib.make_mesh()
+  model = None
+
+  if 'train' in todo:
+    t0 = time.perf_counter()
+    model, _ = train_lib.train(tconfig, samples, train_dir, mesh=mesh, body_model=body_model)
+    summary['train_seconds'] = time.perf_counter() - t0
+    summary['train_images_per_s'] = _last_rate(os.path.join(train_dir, 'metrics.jsonl'))
+
+  output = os.path.join(workdir, config.annotate.output)
+  record_path = output + '.record.json'
+  if 'annotate' in todo:
+    step = latest_step(tconfig, train_dir)
+    record = _read_json(record_path)
+    if record is not None and record.get('step') == step and os.path.exists(output + '.json'):
+      logging.info('annotate: %s.json is from step %d, the latest checkpoint; kept', output, step)
+      summary.update(annotate_images_per_s=record.get('images_per_s'))
+    else:
+      if model is None:
+        model, step = restore_model(tconfig, train_dir, mesh)
+      step_spec = train_lib.make_step_spec(tconfig)
+      t0 = time.perf_counter()
+      annotations, loader = annotate_lib.annotate(
+          model, body_model, samples, step_spec,
+          batch_size=_per_process(int(config.annotate.batch_size), 'annotate.batch_size'),
+          mesh=mesh, vposer_params=train_lib.load_vposer(tconfig),
+          num_workers=int(config.train.num_workers),
+          progress=bool(config.progress) and jax.process_index() == 0)
+      seconds = time.perf_counter() - t0
+      if jax.process_index() == 0:
+        annotate_lib.write(annotations, workdir, config.annotate.output)
+        export.write_json(record_path, {
+            'step': step, 'samples': len(annotations), 'skipped': len(loader.skipped),
+            'seconds': seconds, 'images_per_s': len(annotations) / max(seconds, 1e-9)})
+      summary['annotate_images_per_s'] = len(annotations) / max(seconds, 1e-9)
+      summary['annotated'] = len(annotations)
+    summary['pseudo_gt'] = output + '.json'
+
+  if 'evaluate' in todo and jax.process_index() == 0:
+    result = evaluate_stage(config, model_path, output + '.json', gt_file, samples, joint_set)
+    if result is not None:
+      summary['evaluation'] = {k: v for k, v in result.items() if k != 'per_sample'}
+  summary['seconds'] = time.perf_counter() - start
+  return summary
+
+
+def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set):
+  """Scores of the pseudo-GTs against GT, or None where the dataset has none."""
+  from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
+  if not os.path.exists(pred_file):
+    raise FileNotFoundError(f'{pred_file}: no pseudo-GTs to evaluate; run the annotate stage')
+  family = config.body_model.family
+  if gt_file:
+    result = evaluate.evaluate_files(pred_file, gt_file, family, model_path,
+                                     gender=config.body_model.gender)
+  else:
+    gt = evaluate.gt_from_samples(samples)
+    if not gt:
+      logging.info('evaluate: %s has no GT parameters; nothing to score', config.dataset.format)
+      return None
+    result = evaluate.evaluate_entries(evaluate.load_entries(pred_file, family), gt, family,
+                                       model_path, gender=config.body_model.gender)
+  out = os.path.join(_path(config.workdir), 'evaluation.json')
+  export.write_json(out, result)
+  return result
+
+
+def _read_json(path):
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
+def _last_rate(metrics_path):
+  """images/s of the last line of metrics.jsonl, or None."""
+  if not os.path.exists(metrics_path):
+    return None
+  with open(metrics_path, encoding='utf-8') as f:
+    lines = [line for line in f if line.strip()]
+  return json.loads(lines[-1]).get('images_per_s') if lines else None
+
+
+__all__ = ['STAGES', 'default_config', 'stages', 'prepare_body_model', 'load_body_model',
+           'prepare_synthetic', 'load_samples', 'train_config', 'vposer_path',
+           'restore_model', 'run']
