@@ -150,9 +150,17 @@ def prepare_body_model(config):
 
 
 def load_body_model(config, path=None):
+  """The configured body model. In-the-wild hands are MANO PCA coefficients, so SMPL-X and
+  MANO are then loaded with the head's number of PCA components."""
+  from neuralannot_jax import decode  # pylint: disable=import-outside-toplevel
   path = prepare_body_model(config) if path is None else path
-  return body_models.load(path, config.body_model.family, gender=config.body_model.gender,
-                          num_betas=config.body_model.num_betas)
+  family = config.body_model.family
+  pca = {}
+  if config.model.mode == 'wild' and family in ('smplx', 'mano'):
+    pca = {'use_pca': True,
+           'num_pca_comps': decode.HeadSpec(family, 'wild').num_hand_comps}
+  return body_models.load(path, family, gender=config.body_model.gender,
+                          num_betas=config.body_model.num_betas, **pca)
 
 
 # ----------------------------------------------------------------------------- data
@@ -302,6 +310,7 @@ def run(config):
   joint_set = samples[0].joint_set
   summary.update(samples=len(samples), joint_set=joint_set, body_model=repr(body_model))
   tconfig = train_config(config, joint_set)
+  tconfig.num_landmarks = body_model.num_landmarks
   tconfig.vposer_path = vposer_path(config, tconfig)
   train_dir = os.path.join(workdir, 'train')
   mesh = train_lib.make_mesh()

@@ -58,6 +58,8 @@ class TrainConfig:
     joint_set: the dataset's joint set name (`joint_sets.get`), e.g. 'H36M_17', 'COCO_17'.
     regressor: optional (T, V) vertex regressor (array or .npy path) for the joint set.
     hand_side: 'left' / 'right' for single-hand sets on SMPL-X (see `model_joint_mapping`).
+    num_landmarks: the body model's face landmark count (`BodyModel.num_landmarks`), which
+      face joint sets are read from; `train` sets it from the model it loads.
     vposer_path: VPoser weights for 'wild' SMPL / SMPL-X; None draws random weights (tests only).
     depth: ResNet depth, 18, 34 or 50.
     backbone_weights: optional converted torchvision .npz (`resnet.load_weights`).
@@ -84,6 +86,7 @@ class TrainConfig:
   joint_set: str = 'H36M_17'
   regressor: Any = None
   hand_side: Optional[str] = None
+  num_landmarks: int = 0
   vposer_path: Optional[str] = None
   depth: int = 50
   backbone_weights: Optional[str] = None
@@ -208,8 +211,9 @@ class StepSpec:
 
 
 @functools.lru_cache(maxsize=None)
-def _mapping(family, joint_set, side):
-  return joint_sets.model_joint_mapping(family, joint_set, side=side)
+def _mapping(family, joint_set, side, num_landmarks):
+  return joint_sets.model_joint_mapping(family, joint_set, side=side,
+                                        num_landmarks=num_landmarks)
 
 
 def make_step_spec(config) -> StepSpec:
@@ -218,10 +222,11 @@ def make_step_spec(config) -> StepSpec:
   jset = joint_sets.get(config.joint_set)
   if config.regressor is None:
     # One mapping object per (family, set, side): equal configs then share a compiled step.
-    mapping = _mapping(config.family, jset.name, config.hand_side)
+    mapping = _mapping(config.family, jset.name, config.hand_side, int(config.num_landmarks))
   else:
     mapping = joint_sets.model_joint_mapping(config.family, jset, regressor=config.regressor,
-                                             side=config.hand_side)
+                                             side=config.hand_side,
+                                             num_landmarks=int(config.num_landmarks))
   weights = None if config.weights is None else tuple(sorted(dict(config.weights).items()))
   return StepSpec(head_spec(config), mapping, 0 if jset.root is None else int(jset.root),
                   weights)
@@ -380,6 +385,7 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
   os.makedirs(workdir, exist_ok=True)
   if body_model is None:
     body_model = body_models.load(config.model_path, config.family)
+  config = dataclasses.replace(config, num_landmarks=body_model.num_landmarks)
   body_model = jax.device_put(body_model, NamedSharding(mesh, P()))
   step_spec = make_step_spec(config)
   vposer_params = load_vposer(config)

@@ -1,0 +1,56 @@
+"""Every experiment config loads, names a known dataset format with options its reader
+takes, and turns into a valid training config; the dataset configs keep the paper's settings."""
+
+import glob
+import importlib.util
+import os
+
+import pytest
+
+from neuralannot_jax import decode
+from neuralannot_jax import experiment
+from neuralannot_jax.data import builders
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py')))
+# The joint set each format's reader gives (for the body part asked).
+JOINT_SETS = {'coco': 'COCO_17', 'h36m': 'H36M_17', 'mpi_inf_3dhp': 'MPI_INF_3DHP_17',
+              'pw3d': 'OPENPOSE_18', 'freihand': 'HAND_21', 'interhand': 'HAND_21'}
+
+
+def _load(path):
+  spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def test_the_issue_s_configs_exist():
+  names = {os.path.basename(p)[:-3] for p in CONFIGS}
+  assert {'coco_body', 'h36m_body', 'mpii3d_body', 'pw3d_body', 'freihand_hand',
+          'interhand_hand', 'coco_hand', 'coco_face', 'synthetic_body'} <= names
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.basename(p))
+def test_config_is_consistent(path):
+  config = _load(path)
+  assert set(config.keys()) == set(experiment.default_config().keys())
+  experiment.stages(config)
+  fmt = config.dataset.format
+  options = dict(config.dataset.options)
+  if fmt == 'synthetic':
+    fmt = config.dataset.synthetic.kind
+    joint_set = JOINT_SETS[fmt]
+  else:
+    builders._check_options(fmt, options)  # pylint: disable=protected-access
+    parts = options.get('parts', ['body'])
+    joint_set = {'hand': 'HAND_21', 'face': 'FACE_68'}.get(parts[0], JOINT_SETS.get(fmt))
+  tconfig = experiment.train_config(config, joint_set)
+  spec = decode.HeadSpec(tconfig.family, tconfig.mode)
+  assert spec.size > 0
+  if config.dataset.format != 'synthetic':
+    # The paper's settings.
+    assert (config.model.depth, config.model.crop_size) == (50, 256)
+    assert config.train.batch_size == 192 and config.train.lr == 1e-4
+    assert len(config.train.lr_boundaries) == 1
+    assert 0 < config.train.lr_boundaries[0] < config.train.num_steps
