@@ -28,8 +28,11 @@ import body_models
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
+from neuralannot_jax.data import mocap
 
 STAGES = ('train', 'annotate', 'evaluate')
+# Formats whose releases hold world-frame parameters per frame (`annotate.write_mocap`).
+MOCAP_RELEASES = ('h36m', 'mpi_inf_3dhp')
 
 
 def default_config():
@@ -215,9 +218,13 @@ class _Prefix:
       raise IndexError(index)
     return self._items[index]
 
+  def extras(self):
+    ids = {self._items[i].ann_id for i in range(self._n)}
+    return {k: v for k, v in self._items.extras().items() if k in ids}
+
 
 def load_samples(config, body_model_path):
-  """The samples of the configured dataset (lazy sequence) and the GT file, if any."""
+  """The configured dataset: (samples, a lazy sequence; GT file or ''; reader format)."""
   from neuralannot_jax.data import builders  # pylint: disable=import-outside-toplevel
   fmt, root = config.dataset.format, _path(config.dataset.root)
   options = dict(config.dataset.options)
@@ -235,7 +242,7 @@ def load_samples(config, body_model_path):
     source = _Prefix(source, int(config.dataset.max_samples))
   if len(source) == 0:
     raise ValueError(f'{fmt} at {root}: the reader found no usable samples')
-  return source, gt_file
+  return source, gt_file, fmt
 
 
 # ----------------------------------------------------------------------------- stages
@@ -306,7 +313,7 @@ def run(config):
   start = time.perf_counter()
   model_path = prepare_body_model(config)
   body_model = load_body_model(config, model_path)
-  samples, gt_file = load_samples(config, model_path)
+  samples, gt_file, fmt = load_samples(config, model_path)
   joint_set = samples[0].joint_set
   summary.update(samples=len(samples), joint_set=joint_set, body_model=repr(body_model))
   tconfig = train_config(config, joint_set)
@@ -344,6 +351,14 @@ def run(config):
       seconds = time.perf_counter() - t0
       if jax.process_index() == 0:
         annotate_lib.write(annotations, workdir, config.annotate.output)
+        if fmt in MOCAP_RELEASES and config.body_model.family in ('smpl', 'smplx'):
+          paths, left_out = annotate_lib.write_mocap(
+              annotations, samples.extras(), mocap.rest_root_of(body_model),
+              config.body_model.family, fmt, os.path.join(workdir, 'mocap'))
+          summary['mocap_files'] = paths
+          if left_out:
+            logging.warning('annotate: %d annotations without camera or frame left out of '
+                            'the world-frame files', left_out)
         export.write_json(record_path, {
             'step': step, 'samples': len(annotations), 'skipped': len(loader.skipped),
             'seconds': seconds, 'images_per_s': len(annotations) / max(seconds, 1e-9)})

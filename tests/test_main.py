@@ -44,6 +44,9 @@ def test_a_tiny_run_writes_pseudo_gts_for_every_sample_and_scores_them(first_run
   assert sorted(pseudo_gt) == sorted(gt)
   assert all(len(e['smpl_param']['pose']) == 72 for e in pseudo_gt.values())
   assert os.path.exists(os.path.join(workdir, 'pseudo_gt.npz'))
+  # Human3.6M-style sets also get the world-frame files of the release.
+  assert any(name.endswith('_SMPL_NeuralAnnot.json')
+             for name in os.listdir(os.path.join(workdir, 'mocap')))
   with open(os.path.join(workdir, 'evaluation.json')) as f:
     evaluation = json.load(f)
   assert evaluation['count'] == len(gt)

@@ -388,6 +388,15 @@ class SampleSource:
   def __getitem__(self, index):
     return example_to_sample(self._source[index])[0]
 
+  def extras(self):
+    """{ann_id: the reader's extras} of every record that has some (decodes them all)."""
+    out = {}
+    for i in range(len(self._source)):
+      sample, extras = example_to_sample(self._source[i])
+      if extras is not None:
+        out[sample.ann_id] = extras
+    return out
+
 
 def open_source(name_or_config, data_dir, manual_dir=None):
   """Build if needed -> `SampleSource` over the train split (arguments as `load_result`)."""

@@ -145,6 +145,24 @@ def body_sample(*, dataset, source, ann, image, image_path, joint_set, world_mm,
       joints_3d=joints_3d, focal=focal, princpt=princpt, image_size=(height, width), **gt)
 
 
+def mocap_extras(frame_key, cam_idx, cam):
+  """The `ReadResult.extras` of a MoCap sample: where its frame sits in the released pseudo-GT
+  files and its world -> camera extrinsics, for writing world-frame outputs.
+
+  Args:
+    frame_key: Human3.6M (subject, action, subaction, frame), MPI-INF-3DHP (subject, seq,
+      frame): the nesting of the released files.
+    cam_idx: the camera number.
+    cam: (R (3, 3), t (3,) mm, focal, princpt) from `camera`.
+  Returns:
+    {'frame_key': [ints], 'camera': int, 'R': 3x3 list, 't_mm': 3 list} (json data).
+  """
+  rotation, t_mm = cam[0], cam[1]
+  return {'frame_key': [int(k) for k in frame_key], 'camera': int(cam_idx),
+          'R': np.asarray(rotation, np.float64).tolist(),
+          't_mm': np.asarray(t_mm, np.float64).tolist()}
+
+
 def _check_stride(frame_stride):
   if not isinstance(frame_stride, int) or frame_stride < 1:
     raise ValueError(f'frame_stride must be a positive integer, got {frame_stride!r}')
@@ -170,7 +188,8 @@ def read(root, *, subjects=TRAIN_SUBJECTS, frame_stride=1, check_images=False, s
     annot_dir, image_dir: override `root/annotations` and `root/images`.
   Returns:
     ReadResult with one Sample per annotation: joint_set 'H36M_17' (the file's order),
-    joints_3d (17, 3) metres, joints_2d (17, 2) pixels, focal, princpt, bbox from the file.
+    joints_3d (17, 3) metres, joints_2d (17, 2) pixels, focal, princpt, bbox from the file;
+    extras[ann_id] from `mocap_extras` (frame_key (subject, action, subaction, frame)).
   Raises:
     AnnotationError naming file, record and field for a missing file or malformed record.
   """
@@ -216,6 +235,7 @@ def read(root, *, subjects=TRAIN_SUBJECTS, frame_stride=1, check_images=False, s
           fit_source=fit_path, label=label, result=result)
       if sample is not None:
         result.samples.append(sample)
+        result.extras[sample.ann_id] = mocap_extras((subject,) + tuple(keys[:3]), keys[3], cam)
   return result
 
 
@@ -230,7 +250,8 @@ def read_mpi_inf_3dhp(root, *, frame_stride=1, check_images=False, smpl=True, re
     check_images, smpl, rest_root: as for `read` (fits in MPI-INF-3DHP_SMPL_NeuralAnnot.json).
     image_dir: override `root/images_1k`.
   Returns:
-    ReadResult of body Samples with joint_set 'MPI_INF_3DHP_17' (the file's order).
+    ReadResult of body Samples with joint_set 'MPI_INF_3DHP_17' (the file's order);
+    extras[ann_id] from `mocap_extras` (frame_key (subject, seq, frame)).
   """
   _check_stride(frame_stride)
   image_dir = image_dir or os.path.join(root, 'images_1k')
@@ -269,4 +290,5 @@ def read_mpi_inf_3dhp(root, *, frame_stride=1, check_images=False, smpl=True, re
         fit_source=fit_path, label=label, result=result)
     if sample is not None:
       result.samples.append(sample)
+      result.extras[sample.ann_id] = mocap_extras((subject, seq, frame), cam_idx, cam)
   return result
