@@ -87,6 +87,11 @@ def default_config():
   # VPoser v2 weights (tools/convert_vposer.py) for 'wild' SMPL / SMPL-X; empty: a prior
   # trained on the synthetic pose sampler, cached as <workdir>/pose_prior.npz.
   c.model.vposer_path = ''
+  # That prior's training (`pose_prior.load_or_train`): ~1 minute on a 2-core CPU.
+  c.model.pose_prior = ml_collections.ConfigDict()
+  c.model.pose_prior.num_poses = 20000
+  c.model.pose_prior.num_steps = 2000
+  c.model.pose_prior.hidden = 512
   # (T, V) vertex regressor .npy for the dataset's joints, e.g. J_regressor_h36m_correct.npy.
   c.model.regressor = ''
   c.model.compute_dtype = 'float32'
@@ -277,7 +282,10 @@ def vposer_path(config, tconfig):
     return tconfig.vposer_path
   from neuralannot_jax import pose_prior  # pylint: disable=import-outside-toplevel
   path = os.path.join(_path(config.workdir), 'pose_prior.npz')
-  pose_prior.load_or_train(path, seed=int(config.seed), progress=bool(config.progress))
+  prior = config.model.pose_prior
+  pose_prior.load_or_train(path, num_poses=int(prior.num_poses), num_steps=int(prior.num_steps),
+                           hidden=int(prior.hidden), seed=int(config.seed),
+                           progress=bool(config.progress))
   return path
 
 

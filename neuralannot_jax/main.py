@@ -57,11 +57,16 @@ def format_summary(summary):
   return '\n'.join(lines)
 
 
+# Libraries whose INFO records drown the run's own (several per checkpoint / dataset open).
+_QUIET = ('/orbax/', '/tensorflow_datasets/')
+
+
 class _QuietLibraries(std_logging.Filter):
-  """Drops INFO records of orbax (several per checkpoint), keeping its warnings."""
+  """Drops INFO records of `_QUIET` libraries, keeping their warnings."""
 
   def filter(self, record):
-    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
+    return (record.levelno >= std_logging.WARNING
+            or not any(name in record.pathname for name in _QUIET))
 
 
 def main(argv):

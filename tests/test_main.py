@@ -75,3 +75,27 @@ def test_help_names_the_flags():
   assert '--config' in proc.stdout and 'train -> annotate' not in proc.stderr
   assert 'Annotate a dataset' in proc.stdout
   assert '--config' in proc.stdout and '--workdir' in proc.stdout
+
+
+def test_a_tiny_in_the_wild_run_trains_its_own_pose_prior(tmp_path):
+  """COCO-style synthetic set (2D keypoints only): VPoser-latent head, the prior trained on
+  the synthetic pose sampler and cached, pseudo-GTs with the virtual camera."""
+  workdir = str(tmp_path)
+  stdout = _main(workdir, '--config.train.num_steps=2', '--config.dataset.synthetic.kind=coco',
+                 '--config.model.mode=wild', '--config.model.pose_prior.num_poses=500',
+                 '--config.model.pose_prior.num_steps=20',
+                 '--config.model.pose_prior.hidden=64')
+  from body_models import vposer  # pylint: disable=import-outside-toplevel
+  prior = vposer.load(os.path.join(workdir, 'pose_prior.npz'))
+  assert vposer.dimensions(prior) == (32, 64, 21)
+  with open(os.path.join(workdir, 'pseudo_gt.json')) as f:
+    pseudo_gt = json.load(f)
+  with open(os.path.join(workdir, 'data', 'coco', 'annotations',
+                         'person_keypoints_train.json')) as f:
+    coco = json.load(f)
+  # Every person the reader keeps (>= 1 labelled keypoint) has its pseudo-GT.
+  kept = {str(a['id']) for a in coco['annotations'] if a['num_keypoints'] > 0}
+  assert set(pseudo_gt) == kept
+  focal = [e['cam_param']['focal'][0] for e in pseudo_gt.values()]
+  assert all(f > 0 for f in focal)
+  assert 'MPJPE' in stdout

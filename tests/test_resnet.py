@@ -268,3 +268,26 @@ def test_conv_impl_dots_matches_xla_convolutions(block_type, args):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
   with pytest.raises(ValueError, match='conv_impl'):
     block_type(*args, conv_impl='winograd', rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize('shape, stride', [((3, 2, 2, 8), 1), ((2, 3, 5, 8), 2),
+                                           ((2, 8, 8, 4), 2)])
+def test_small_maps_take_im2col_and_match_xla(shape, stride):
+  # Maps of <= IM2COL_MAX_PIXELS pixels, including ones smaller than the 3x3 window.
+  assert shape[1] * shape[2] <= resnet.IM2COL_MAX_PIXELS
+  x = jnp.asarray(_images(shape, seed=2))
+  kernel = jnp.asarray(_images((3, 3, shape[-1], 6), seed=3))
+  padding = ((1, 1), (1, 1))
+
+  def loss(conv, x, kernel):
+    y = conv(x, kernel, (stride, stride), padding)
+    return jnp.sum(jnp.sin(y))
+
+  reference = lambda x, k, s, p: jax.lax.conv_general_dilated(
+      x, k, s, p, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  ours = lambda x, k, s, p: resnet._spatial_conv(x, k, s, p)  # pylint: disable=protected-access
+  value, grads = jax.value_and_grad(loss, argnums=(1, 2))(ours, x, kernel)
+  value_ref, grads_ref = jax.value_and_grad(loss, argnums=(1, 2))(reference, x, kernel)
+  np.testing.assert_allclose(value, value_ref, rtol=1e-5)
+  for a, b in zip(grads, grads_ref):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())

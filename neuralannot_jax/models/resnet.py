@@ -117,8 +117,31 @@ def _spatial_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs_d
   del lhs_dilation, rhs_dilation, dimension_numbers, out_sharding  # _conv never sets them
   if feature_group_count != 1 or precision is not None or preferred_element_type is not None:
     raise ValueError('_spatial_conv handles only ungrouped convolutions at default precision')
-  return _conv_dot_kernel_grad(lhs, rhs, tuple(window_strides),
-                               tuple(tuple(p) for p in padding))
+  strides, padding = tuple(window_strides), tuple(tuple(p) for p in padding)
+  if lhs.shape[1] * lhs.shape[2] <= IM2COL_MAX_PIXELS:
+    return _im2col_conv(lhs, rhs, strides, padding)
+  return _conv_dot_kernel_grad(lhs, rhs, strides, padding)
+
+
+# Maps of at most this many pixels (H * W) go through `_im2col_conv`. XLA:CPU rewrites a
+# 3x3 convolution on a map smaller than its window (2x2, e.g. layer4 at 64 px) into a
+# form it runs ~100x slower than the arithmetic needs; on small maps the kh * kw copies
+# of im2col are cheap, on large ones they cost more than they save.
+IM2COL_MAX_PIXELS = 64
+
+
+def _im2col_conv(x, kernel, strides, padding):
+  """(B, H, W, C) x (kh, kw, C, O) -> (B, Ho, Wo, O) as one dot of the kh * kw shifted
+  windows (B, Ho, Wo, kh * kw * C) with the (kh * kw * C, O) kernel; autodiff gives dots
+  and pads for both gradients."""
+  kh, kw, c, o = kernel.shape
+  sh, sw = strides
+  x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+  ho = (x.shape[1] - kh) // sh + 1
+  wo = (x.shape[2] - kw) // sw + 1
+  windows = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+             for i in range(kh) for j in range(kw)]
+  return jnp.dot(jnp.concatenate(windows, axis=-1), kernel.reshape(kh * kw * c, o))
 
 
 def _resolve_conv_impl(conv_impl):
