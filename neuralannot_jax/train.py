@@ -41,6 +41,7 @@ import body_models
 from body_models import vposer as vposer_lib
 from neuralannot_jax import decode
 from neuralannot_jax import losses
+from neuralannot_jax import metrics_log
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.models import annotator as annotator_lib
@@ -79,6 +80,7 @@ class TrainConfig:
     log_every: metrics.jsonl / progress-bar period in steps.
     num_workers: decode threads of the Loader.
     progress: show a tqdm bar.
+    tensorboard: also log to <workdir>/tensorboard when the tensorboard package is installed.
   """
   model_path: str = ''
   family: str = 'smpl'
@@ -105,6 +107,7 @@ class TrainConfig:
   log_every: int = 10
   num_workers: int = 4
   progress: bool = True
+  tensorboard: bool = True
 
 
 def as_config(config) -> TrainConfig:
@@ -398,6 +401,7 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
                            num_workers=config.num_workers,
                            num_devices=jax.local_device_count())
   global_batch = config.batch_size * jax.process_count()
+  log = None
   try:
     step = restore_latest(manager, config, mesh, model, optimizer)
     if step:
@@ -405,7 +409,8 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
     if step >= config.num_steps:
       return model, optimizer
     bar = _progress(config, step)
-    metrics_path = os.path.join(workdir, 'metrics.jsonl')
+    if jax.process_index() == 0:  # one log per run, not per host
+      log = metrics_log.MetricsLog(workdir, tensorboard=config.tensorboard)
     batches = _batches(loader, step)
     # images/s counts from the end of the first step of this run, so compilation is left out.
     seen, start, rate = 0, None, 0.0
@@ -422,8 +427,8 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
       else:
         seen += global_batch
         rate = seen / max(time.perf_counter() - start, 1e-9)
-      if step % config.log_every == 0 or step == config.num_steps:
-        _append_metrics(metrics_path, {'step': step, **values, 'images_per_s': rate})
+      if log is not None and (step % config.log_every == 0 or step == config.num_steps):
+        log.write(step, {**values, 'images_per_s': rate})
         if bar is not None:
           bar.set_postfix(loss=f'{values["loss"]:.4g}', img_s=f'{rate:.1f}')
       if bar is not None:
@@ -439,6 +444,8 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
     # An interrupted run still finishes writing its last checkpoint, so a re-run resumes.
     manager.wait_until_finished()
     manager.close()
+    if log is not None:
+      log.close()
   return model, optimizer
 
 
@@ -447,11 +454,6 @@ def _progress(config, step):
     return None
   from tqdm import tqdm  # pylint: disable=import-outside-toplevel
   return tqdm(total=config.num_steps, initial=step, unit='step', desc='train')
-
-
-def _append_metrics(path, record):
-  with open(path, 'a', encoding='utf-8') as f:
-    f.write(json.dumps(record) + '\n')
 
 
 __all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head_spec',

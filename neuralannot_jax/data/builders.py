@@ -303,8 +303,10 @@ CONFIGS = {fmt: SamplesConfig(name=fmt, format=fmt, description=f'{fmt}, reader 
 class NeuralAnnotSamples(tfds.core.GeneratorBasedBuilder):
   """The Samples one reader makes of the user's files, one record each, train split only."""
 
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Samples of the seven readers, images as paths.'}
+  # Bump when a reader's output changes, so that builds made by older code are not reused.
+  VERSION = tfds.core.Version('1.1.0')
+  RELEASE_NOTES = {'1.0.0': 'Samples of the seven readers, images as paths.',
+                   '1.1.0': 'Human3.6M / MPI-INF-3DHP records carry frame keys and extrinsics.'}
   BUILDER_CONFIGS = list(CONFIGS.values())
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       'Place the dataset\'s own files under manual_dir (nothing is downloaded):\n' + LAYOUTS)
