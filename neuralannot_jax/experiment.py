@@ -12,7 +12,8 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
             (released NeuralAnnot layout) and .npz; skipped when its record says it was
             made from the latest checkpoint.
   evaluate  where GT exists (`dataset.gt_file`, or GT parameters the reader attached):
-            MPJPE / PA-MPJPE / MPVPE / PA-MPVPE -> <workdir>/evaluation.json.
+            MPJPE / PA-MPJPE on the dataset's joints (as the paper scores), MPVPE /
+            PA-MPVPE on the mesh -> <workdir>/evaluation.json.
 """
 
 import json
@@ -390,14 +391,17 @@ def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set):
   family = config.body_model.family
   if gt_file:
     result = evaluate.evaluate_files(pred_file, gt_file, family, model_path,
-                                     gender=config.body_model.gender)
+                                     gender=config.body_model.gender, joint_set=joint_set,
+                                     regressor=_path(config.model.regressor) or None)
   else:
     gt = evaluate.gt_from_samples(samples)
     if not gt:
       logging.info('evaluate: %s has no GT parameters; nothing to score', config.dataset.format)
       return None
     result = evaluate.evaluate_entries(evaluate.load_entries(pred_file, family), gt, family,
-                                       model_path, gender=config.body_model.gender)
+                                       model_path, gender=config.body_model.gender,
+                                       joint_set=joint_set,
+                                       regressor=_path(config.model.regressor) or None)
   out = os.path.join(_path(config.workdir), 'evaluation.json')
   export.write_json(out, result)
   return result
