@@ -14,6 +14,8 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
   evaluate  where GT exists (`dataset.gt_file`, or GT parameters the reader attached):
             MPJPE / PA-MPJPE on the dataset's joints (as the paper scores), MPVPE /
             PA-MPVPE on the mesh -> <workdir>/evaluation.json.
+  report    <workdir>/report/index.html: overlays of the worst and best samples, the
+            training loss curve, the scores (`report.write_report`).
 """
 
 import json
@@ -31,7 +33,7 @@ from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import mocap
 
-STAGES = ('train', 'annotate', 'evaluate')
+STAGES = ('train', 'annotate', 'evaluate', 'report')
 # Formats whose releases hold world-frame parameters per frame (`annotate.write_mocap`).
 MOCAP_RELEASES = ('h36m', 'mpi_inf_3dhp')
 
@@ -45,7 +47,7 @@ def default_config():
   c.workdir = 'work_dir/experiment'
   c.seed = 0
   # Comma-separated subset of STAGES, run in that order.
-  c.stages = 'train,annotate,evaluate'
+  c.stages = 'train,annotate,evaluate,report'
   c.progress = True
 
   # Body model: a file or a folder in the smplx library's layout (models/smpl/SMPL_NEUTRAL.pkl,
@@ -379,6 +381,14 @@ def run(config):
     result = evaluate_stage(config, model_path, output + '.json', gt_file, samples, joint_set)
     if result is not None:
       summary['evaluation'] = {k: v for k, v in result.items() if k != 'per_sample'}
+  if 'report' in todo and jax.process_index() == 0:
+    from neuralannot_jax import report  # pylint: disable=import-outside-toplevel
+    evaluation_file = os.path.join(workdir, 'evaluation.json')
+    summary['report'] = report.write_report(
+        workdir, samples, output + '.json',
+        evaluation_file if os.path.exists(evaluation_file) else None,
+        os.path.join(train_dir, 'metrics.jsonl'), model_path, config.body_model.family,
+        regressor=_path(config.model.regressor) or None)
   summary['seconds'] = time.perf_counter() - start
   return summary
 

@@ -237,6 +237,10 @@ def atomic_open(path, mode='w'):
       yield f
       f.flush()
       os.fsync(f.fileno())
+    # mkstemp makes the file private (0600); give it the permissions open() would have.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(FileNotFoundError):

@@ -53,6 +53,8 @@ def format_summary(summary):
   if evaluation:
     from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
     lines.append(evaluate.format_table(evaluation))
+  if summary.get('report'):
+    lines.append(f'report: {summary["report"]}')
   lines.append(f'done in {summary["seconds"]:.0f} s')
   return '\n'.join(lines)
 

@@ -188,3 +188,15 @@ def test_atomic_write_leaves_no_temp_and_keeps_old_file(tmp_path):
   assert os.listdir(tmp_path) == ['out.json']
   export.write_npz(tmp_path / 'x.npz', {1: {'p': np.zeros(2)}})
   assert sorted(os.listdir(tmp_path)) == ['out.json', 'x.npz']
+
+
+def test_atomic_write_gives_the_permissions_open_would(tmp_path):
+  umask = os.umask(0o022)
+  try:
+    export.write_json(tmp_path / 'a.json', {'a': 1})
+    with open(tmp_path / 'b.json', 'w') as f:
+      f.write('{}')
+  finally:
+    os.umask(umask)
+  mode = lambda name: os.stat(tmp_path / name).st_mode & 0o777
+  assert mode('a.json') == mode('b.json') == 0o644

@@ -52,6 +52,8 @@ def test_a_tiny_run_writes_pseudo_gts_for_every_sample_and_scores_them(first_run
   assert evaluation['count'] == len(gt)
   assert 0 < evaluation['mpjpe'] < 2000 and 0 < evaluation['mpvpe'] < 2000
   assert 'pseudo_gt.json' in stdout and 'MPJPE' in stdout
+  report = os.path.join(workdir, 'report', 'index.html')
+  assert os.path.exists(report) and 'report/index.html' in stdout
   assert _steps(workdir) == [1, 2]
 
 
