@@ -24,10 +24,11 @@ Conventions this relies on (checked by tests/test_wholebody.py on the stand-in m
     ring, thumb) take MANO's 15 finger rotations in the same order and axes, per side.
   * The final rotation of a joint is its parameter plus the model's pose mean (the hand
     mean unless flat_hand_mean), added in axis-angle. Fingers are carried over so that the
-    *final* rotations agree: smplx_param = mano_param + mano_mean - smplx_mean. The
-    official SMPL-X file's hand means are MANO's, so with both loaded with
-    flat_hand_mean=False (as the release's readers and this project do) this is the
-    identity; passing the MANO models makes it exact for any loading.
+    *final* rotations agree: smplx_param = mano_param + mano_mean - smplx_mean. With both
+    loaded with flat_hand_mean=False (as the release's readers and this project do) and
+    SMPL-X's hand means equal to MANO's (true of the stand-ins; expected of the official
+    files, whose SMPL-X hand PCA comes from MANO, but not checked here for lack of them)
+    this is the identity. Passing the MANO models makes it exact for any loading.
   * The camera frames of the parts differ only in intrinsics (focal, principal point of
     each crop's virtual camera, mapped back to the image): their axes are the image's, so
     rotations from different parts compare directly. Translations do not, and hand / face

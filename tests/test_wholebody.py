@@ -53,8 +53,7 @@ def _person(seed):
 
 
 def _forward(model, params):
-  out = model(**{k: np.asarray(v)[None] for k, v in params.items()})
-  return out
+  return model(**{k: np.asarray(v)[None] for k, v in params.items()})
 
 
 CAM = dict(focal=[1500.0, 1500.0], princpt=[320.0, 240.0])
@@ -230,6 +229,18 @@ def test_missing_parts_are_flagged_and_keep_the_body_values(models):
   assert _angle(merged['body_pose'][57:60], person['body_pose'][57:60]).max() < TOL
   np.testing.assert_array_equal(merged['jaw_pose'], body['jaw_pose'])
   np.testing.assert_array_equal(merged['expr'], body['expr'])
+
+
+def test_bad_inputs_get_clear_errors(models):
+  smplx = models['smplx']
+  body_entry, hands, face = _parts(smplx, _person(4), 4)
+  with pytest.raises(ValueError, match='SMPL-X body model'):
+    wholebody.merge(body_entry, hands, face, models['right'])
+  with pytest.raises(ValueError, match='right / left'):
+    wholebody.merge(body_entry, {'both': hands['right']}, None, smplx, where='person 7')
+  face['flame_param']['expr'] = face['flame_param']['expr'] + [0.5]   # 11 > the body's 10
+  with pytest.raises(ValueError, match='person 7: the face expression has 11'):
+    wholebody.merge(body_entry, None, face, smplx, where='person 7')
 
 
 def test_merge_files_writes_a_file_that_loads_and_renders(models, tmp_path):
