@@ -149,3 +149,17 @@ def test_fit_3d_rejects_bad_shapes(smpl):
   mapping = joint_sets.model_joint_mapping('smpl', 'SMPL_24')
   with pytest.raises(ValueError, match='joints_3d'):
     fit3d.fit_3d(smpl, np.zeros((2, 17, 3)), np.ones((2, 17)), mapping, num_steps=2)
+
+
+@pytest.mark.parametrize('set_name', ['SMPL_24', 'H36M_17', 'COCO_17'])
+def test_mapped_joints_match_full_forward(smpl, set_name):
+  """The fitter computes only the joints a set reads; they must equal the full model's."""
+  rng = np.random.default_rng(1)
+  params = {k: jnp.asarray(v[0], jnp.float32) for k, v in _random_bodies(rng, 1).items()}
+  mapping = joint_sets.model_joint_mapping('smpl', set_name)
+  out = smpl(**params)
+  want = np.asarray(mapping.apply(out.joints, out.vertices))
+  plan = common.joint_plan(smpl, mapping)
+  assert plan is not None          # the cheap path is the one under test
+  got = np.asarray(jax.jit(lambda p: common.mapped_joints(smpl, mapping, p, plan))(params))
+  np.testing.assert_allclose(got, want, atol=2e-5)

@@ -18,6 +18,13 @@ grossly wrong GT joint at 1 cm^2 * 1e6 = 1e4, which beats the priors but not the
 joints. The priors are small: exact 3D joints determine the pose, and a prior weight
 that mattered would bias it. Adam is invariant to the overall loss scale, so only
 these ratios matter.
+
+Annealing. sigma starts at 0.3 m and decays geometrically to 0.1 m over the first half
+of the steps (`common.annealed_sigma`). With 0.1 m from the start, a sitting pose whose
+knee the optimiser folds backwards (ankle right, knee 0.6 m off) stays there: the knee's
+residual sits in the flat tail of the robustifier and no longer pulls. Measured on 16
+sampled stand-in SMPL poses, 800 steps: every fit under 1 mm mean joint error with the
+annealing, one stuck at 45 mm without.
 """
 
 import functools
@@ -41,19 +48,19 @@ DEFAULT_NUM_STEPS = 800
 DEFAULT_LR = 0.1
 
 
-def _initial_params(model, mapping, joints_3d, valid, align_idx):
+def _initial_params(model, mapping, joints_3d, valid, align_idx, plan):
   """{smplx name: (n,)} for one sample: Kabsch global pose, everything else zero."""
   params = {k: v[0] for k, v in model.zero_params((1,)).items()
             if k not in ('expression',)}
-  orient, transl = common.initial_global(model, mapping, joints_3d, valid, align_idx)
+  orient, transl = common.initial_global(model, mapping, joints_3d, valid, align_idx, plan)
   params['global_orient'] = orient.astype(model.dtype)
   params['transl'] = transl.astype(model.dtype)
   return params
 
 
-def _loss(params, model, mapping, joints_3d, valid, weights, sigma):
+def _loss(params, model, mapping, joints_3d, valid, weights, sigma, plan):
   """Scalar objective of one sample (see the module docstring)."""
-  pred = common.mapped_joints(model, mapping, params)
+  pred = common.mapped_joints(model, mapping, params, plan)
   dist = jnp.sqrt(jnp.sum(jnp.square(pred - joints_3d), -1) + 1e-12)   # (T,)
   loss = weights['data'] * jnp.sum(valid * priors.gmof(dist, sigma))
   loss += weights['shape'] * priors.shape_prior(params['betas'])
@@ -64,31 +71,18 @@ def _loss(params, model, mapping, joints_3d, valid, weights, sigma):
   return loss
 
 
-def joint_error(model, mapping, params, joints_3d, valid):
-  """Mean per-joint position error of each sample over its valid joints.
-
-  Args:
-    params: {smplx name: (B, n)}; joints_3d: (B, T, 3); valid: (B, T).
-  Returns:
-    (B,) metres (0 for a sample with no valid joint).
-  """
-  pred = jax.vmap(lambda p: common.mapped_joints(model, mapping, p))(params)
-  dist = jnp.linalg.norm(pred - joints_3d, axis=-1)
-  return jnp.sum(dist * valid, -1) / jnp.maximum(jnp.sum(valid, -1), 1.0)
-
-
 @functools.partial(jax.jit, static_argnames=('mapping', 'num_steps', 'lr', 'weights',
-                                             'align_idx'))
-def _fit(model, joints_3d, valid, *, mapping, num_steps, lr, weights, align_idx):
+                                             'align_idx', 'plan'))
+def _fit(model, joints_3d, valid, *, mapping, num_steps, lr, weights, align_idx, plan):
   weights = dict(weights)
   align_idx = np.array(align_idx, np.int32)
 
   def one(j3d, v):
-    init = _initial_params(model, mapping, j3d, v, align_idx)
+    init = _initial_params(model, mapping, j3d, v, align_idx, plan)
     def loss_fn(p, step):
       sigma = common.annealed_sigma(step, num_steps, weights['sigma'],
                                     weights['sigma_start'])
-      return _loss(p, model, mapping, j3d, v, weights, sigma)
+      return _loss(p, model, mapping, j3d, v, weights, sigma, plan)
 
     return common.adam_steps(loss_fn, init, num_steps, lr)
 
@@ -132,11 +126,12 @@ def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=
   w.update(weights or {})
   align_idx = tuple(int(i) for i in common.align_indices(model, mapping, align_joints))
   params, losses = _fit(model, joints_3d, valid, mapping=mapping, num_steps=int(num_steps),
-                        lr=float(lr), weights=tuple(sorted(w.items())), align_idx=align_idx)
+                        lr=float(lr), weights=tuple(sorted(w.items())), align_idx=align_idx,
+                        plan=common.joint_plan(model, mapping))
   pred = jax.vmap(lambda p: common.mapped_joints(model, mapping, p))(params)
   dist = jnp.linalg.norm(pred - joints_3d, axis=-1)
   error = jnp.sum(dist * valid, -1) / jnp.maximum(jnp.sum(valid, -1), 1.0)
   return dict(params, joints=pred, error=error, loss=losses)
 
 
-__all__ = ['DEFAULT_WEIGHTS', 'DEFAULT_NUM_STEPS', 'DEFAULT_LR', 'fit_3d', 'joint_error']
+__all__ = ['DEFAULT_WEIGHTS', 'DEFAULT_NUM_STEPS', 'DEFAULT_LR', 'fit_3d']
