@@ -10,7 +10,8 @@ smplx library's names (axis-angle), ready for `body_models.forward`:
   mode 'wild' (2D GT only, so priors carry the depth-ambiguous part): the body pose of
     SMPL / SMPL-X as a VPoser latent, hand poses as MANO PCA coefficients; the global
     orientation and the jaw / neck stay 6D.
-  Both: eye poses are not predicted (zero), as in the authors' code; betas (10),
+  Both: eye poses (and FLAME's neck, which the released FLAME files do not carry) are not
+  predicted (zero), as in the authors' code; betas (10),
   expression (10) for SMPL-X / FLAME, and 3 camera numbers -> `transl` through
   `camera.camera_translation`.
 
@@ -95,7 +96,8 @@ class HeadSpec:
 
   def pose_kind(self, name):
     """How pose part `name` is predicted: 'rot6d', 'vposer', 'pca' or 'fixed'."""
-    if name in FIXED_PARTS:
+    if name in FIXED_PARTS or (self.family == 'flame' and name == 'neck_pose'):
+      # FLAME's released pseudo-GTs have no neck: the head's rotation is global_orient.
       return FIXED
     if self.mode == 'wild':
       if name == 'body_pose' and self.family in ('smpl', 'smplx'):

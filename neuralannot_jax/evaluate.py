@@ -502,14 +502,18 @@ def gt_from_samples(samples, family=None):
   Args:
     samples: iterable of `Sample`.
     family: keep only samples whose gt_family is this; None keeps all.
-  Hand samples are keyed by their ann_id, which names the side ('{id}_left'), so that
-  `evaluate_entries` picks the left MANO model for them.
+  Hand samples are keyed as `load_entries` names MANO hands, '{id}_left' / '{id}_right'
+  (COCO-WholeBody hand ids already are; hand-only sets such as FreiHAND get the suffix of
+  their side), so that `evaluate_entries` matches them and picks the left MANO model.
   """
   out = {}
   for s in samples:
     if s.gt_params is None or (family is not None and s.gt_family != family):
       continue
-    out[s.ann_id] = dict(s.gt_params)
+    key = s.ann_id
+    if s.part == 'hand' and not str(key).endswith(('_left', '_right')):
+      key = f'{key}_{s.hand_side or "right"}'
+    out[key] = dict(s.gt_params)
   return out
 
 

@@ -27,6 +27,8 @@ from absl import logging
 import jax
 import ml_collections
 
+import numpy as np
+
 import body_models
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import export
@@ -184,32 +186,61 @@ def _synthetic_subjects(h36m_root):
                 if m)
 
 
+# Synthetic kinds: (reader format, family rendered, reader options, GT for the evaluate stage).
+# GT: 'gt_smpl.json' (released layout), 'samples' (the reader attaches it), or
+# 'gt_flame.json' (smplx names, keyed by the face's person id).
+SYNTHETIC_KINDS = {
+    'coco': ('coco', 'smpl', {'annotation_file': 'annotations/person_keypoints_train.json',
+                              'image_dir': 'images/train'}, 'gt_smpl.json'),
+    'h36m': ('h36m', 'smpl', None, 'gt_smpl.json'),
+    'freihand': ('freihand', 'mano', {}, 'samples'),
+    'face': ('coco_wholebody', 'flame',
+             {'annotation_file': 'annotations/coco_wholebody_train.json',
+              'image_dir': 'images/train', 'parts': ['face']},
+             'gt_flame.json'),
+}
+
+
 def prepare_synthetic(config, body_model_path):
   """Render the synthetic set into <workdir>/data unless it is there.
 
   Returns:
-    (format, manual_dir, reader options, gt_file) of the kind rendered.
+    (reader format, manual_dir, reader options, GT) of the kind rendered; GT is a
+    released-layout file, a {ann_id: params} dict, or '' (the samples carry it).
   """
   from neuralannot_jax.data.synthetic import writers  # pylint: disable=import-outside-toplevel
   syn = config.dataset.synthetic
-  if syn.kind not in ('coco', 'h36m'):
-    raise ValueError(f'dataset.synthetic.kind {syn.kind!r}: the body experiments render '
-                     "'coco' (2D keypoints) or 'h36m' (3D joints)")
-  if config.body_model.family != 'smpl':
-    raise ValueError('dataset.format synthetic renders SMPL people: set body_model.family=smpl')
+  if syn.kind not in SYNTHETIC_KINDS:
+    raise ValueError(f'dataset.synthetic.kind {syn.kind!r}: choose one of '
+                     f'{sorted(SYNTHETIC_KINDS)}')
+  fmt, family, options, gt = SYNTHETIC_KINDS[syn.kind]
+  if config.body_model.family != family:
+    raise ValueError(f'dataset.synthetic.kind {syn.kind!r} renders {family} people: set '
+                     f'--config.body_model.family={family}')
   out = os.path.join(_path(config.workdir), 'data')
   root = os.path.join(out, syn.kind)
-  meta = os.path.join(out, 'synthetic_meta.json')
-  if not os.path.exists(meta) or not os.path.isdir(root):
+  if not os.path.exists(os.path.join(root, '.complete')):
     writers.make_dataset(out, body_model_path, num_images=int(syn.num_images),
                          size=int(syn.size), seed=int(config.seed), kinds=(syn.kind,),
                          progress=bool(config.progress))
-  if syn.kind == 'coco':
-    options = {'annotation_file': 'annotations/person_keypoints_train.json',
-               'image_dir': 'images/train'}
-  else:
+    export.write_json(os.path.join(root, '.complete'), {'num_images': int(syn.num_images)})
+  if options is None:
     options = {'subjects': _synthetic_subjects(root)}
-  return syn.kind, root, options, os.path.join(root, 'gt_smpl.json')
+  if gt == 'samples':
+    gt = ''
+  elif gt == 'gt_flame.json':
+    gt = _synthetic_face_gt(os.path.join(root, gt))
+  else:
+    gt = os.path.join(root, gt)
+  return fmt, root, options, gt
+
+
+def _synthetic_face_gt(path):
+  """gt_flame.json ({person id: {'flame_param': smplx names}}) -> {face ann_id: params}."""
+  with open(path, encoding='utf-8') as f:
+    gt = json.load(f)
+  return {f'{k}_face': {n: np.asarray(v, np.float32) for n, v in e['flame_param'].items()}
+          for k, e in gt.items()}
 
 
 class _Prefix:
@@ -225,6 +256,9 @@ class _Prefix:
     if not 0 <= index < self._n:
       raise IndexError(index)
     return self._items[index]
+
+  def __iter__(self):
+    return (self._items[i] for i in range(self._n))
 
   def extras(self):
     ids = {self._items[i].ann_id for i in range(self._n)}
@@ -399,7 +433,12 @@ def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set):
   if not os.path.exists(pred_file):
     raise FileNotFoundError(f'{pred_file}: no pseudo-GTs to evaluate; run the annotate stage')
   family = config.body_model.family
-  if gt_file:
+  if isinstance(gt_file, dict):
+    result = evaluate.evaluate_entries(evaluate.load_entries(pred_file, family), gt_file, family,
+                                       model_path, gender=config.body_model.gender,
+                                       joint_set=joint_set,
+                                       regressor=_path(config.model.regressor) or None)
+  elif gt_file:
     result = evaluate.evaluate_files(pred_file, gt_file, family, model_path,
                                      gender=config.body_model.gender, joint_set=joint_set,
                                      regressor=_path(config.model.regressor) or None)

@@ -140,7 +140,11 @@ def test_head_spec_layouts():
   assert wild.size == 6 + 32 + 6 + 12 + 12 + 10 + 10 + 3
   assert decode_lib.HeadSpec('smpl', 'wild').size == 6 + 32 + 10 + 3
   assert decode_lib.HeadSpec('mano', 'wild').size == 6 + 6 + 10 + 3
-  assert decode_lib.HeadSpec('flame', 'wild').size == 6 * 3 + 10 + 10 + 3
+  # FLAME: global and jaw rotations, as the released files (no neck, no eyes).
+  flame = decode_lib.HeadSpec('flame', 'wild')
+  assert [s.name for s in flame.slots] == ['global_orient', 'jaw_pose', 'betas', 'expression',
+                                           'camera']
+  assert flame.size == 6 * 2 + 10 + 10 + 3
   assert decode_lib.HeadSpec('mano', 'wild').depth_size == 0.4
   hash(wild)   # static under jit
   parts = spec.split(jnp.zeros((4, spec.size)))

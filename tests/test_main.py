@@ -101,3 +101,26 @@ def test_a_tiny_in_the_wild_run_trains_its_own_pose_prior(tmp_path):
   focal = [e['cam_param']['focal'][0] for e in pseudo_gt.values()]
   assert all(f > 0 for f in focal)
   assert 'MPJPE' in stdout
+
+
+@pytest.mark.parametrize('kind, family, mode', [('freihand', 'mano', 'mocap'),
+                                                ('face', 'flame', 'wild')])
+def test_tiny_hand_and_face_runs(tmp_path, kind, family, mode):
+  """MANO from 3D hand joints (FreiHAND layout, GT from the reader's samples) and FLAME from
+  68 face keypoints (COCO-WholeBody layout): released-layout files, scored against GT."""
+  workdir = str(tmp_path)
+  stdout = _main(workdir, '--config.train.num_steps=2', f'--config.dataset.synthetic.kind={kind}',
+                 f'--config.body_model.family={family}', f'--config.model.mode={mode}',
+                 '--config.stages=train,annotate,evaluate')
+  with open(os.path.join(workdir, 'pseudo_gt.json')) as f:
+    pseudo_gt = json.load(f)
+  entry = next(iter(pseudo_gt.values()))
+  if family == 'mano':
+    assert len(entry['right']['mano_param']['pose']) == 48 and entry['left'] is None
+  else:
+    assert set(entry['flame_param']) == {'root_pose', 'jaw_pose', 'expr', 'shape', 'trans'}
+    assert all(key.endswith('_face') for key in pseudo_gt)
+  with open(os.path.join(workdir, 'evaluation.json')) as f:
+    evaluation = json.load(f)
+  assert evaluation['count'] == len(pseudo_gt) and evaluation['mpjpe'] > 0
+  assert 'MPJPE' in stdout

@@ -390,6 +390,10 @@ class SampleSource:
   def __getitem__(self, index):
     return example_to_sample(self._source[index])[0]
 
+  def __iter__(self):
+    # Explicit: the underlying source raises ValueError, not IndexError, past the end.
+    return (self[i] for i in range(len(self)))
+
   def extras(self):
     """{ann_id: the reader's extras} of every record that has some (decodes them all)."""
     out = {}
