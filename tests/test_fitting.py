@@ -163,3 +163,45 @@ def test_mapped_joints_match_full_forward(smpl, set_name):
   assert plan is not None          # the cheap path is the one under test
   got = np.asarray(jax.jit(lambda p: common.mapped_joints(smpl, mapping, p, plan))(params))
   np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+# ---- 2D fitting ----------------------------------------------------------------------------
+
+def test_fit_2d_lowers_reprojection_error(smpl):
+  from neuralannot_jax import camera
+  from neuralannot_jax import pose_prior
+  from neuralannot_jax.fitting import fit2d
+  # A small prior of the project's own (seconds); the real one is load_or_train's.
+  vp = pose_prior.train_pose_prior(pose_prior.synthetic_poses(1000), num_steps=150,
+                                   hidden=64, batch_size=128)
+  rng = np.random.default_rng(2)
+  gt = _random_bodies(rng, 4)
+  # Camera space: the model's y-up frame turned to the camera's y-down, ~45 m away so a
+  # body spans ~200 px of the 256 px crop at the virtual focal length.
+  facing = Rotation.from_rotvec([np.pi, 0.0, 0.0])
+  gt['global_orient'] = np.stack([(facing * Rotation.from_rotvec(r)).as_rotvec()
+                                  for r in gt['global_orient']])
+  gt['transl'] = np.concatenate([rng.normal(size=(4, 2)) * 0.3,
+                                 rng.uniform(38.0, 48.0, (4, 1))], 1)
+  mapping = joint_sets.model_joint_mapping('smpl', 'COCO_17')
+  focal, princpt = camera.crop_camera(256)
+  out = smpl(**gt)
+  target = np.asarray(camera.project(mapping.apply(out.joints, out.vertices), focal, princpt))
+  valid = np.ones(target.shape[:2]) * mapping.valid
+  res = fit2d.fit_2d(smpl, target, valid, mapping, focal=focal, princpt=princpt,
+                     vposer_params=vp, steps_per_stage=60, lr=0.02)
+  # Independent reprojection of the returned smplx parameters.
+  fitted = smpl(**{k: res[k] for k in ('global_orient', 'body_pose', 'betas', 'transl')})
+  proj = np.asarray(camera.project(mapping.apply(fitted.joints, fitted.vertices), focal,
+                                   princpt))
+  err = np.linalg.norm(proj - target, axis=-1).mean(-1)
+  np.testing.assert_allclose(res['error'], err, atol=1e-2)
+  # Baseline: the unposed body at the true global pose and translation; the fit must
+  # explain the articulation, well beyond what placing the rest pose can.
+  rest = smpl(global_orient=gt['global_orient'], betas=gt['betas'], transl=gt['transl'])
+  rest_proj = np.asarray(camera.project(mapping.apply(rest.joints, rest.vertices), focal,
+                                        princpt))
+  rest_err = np.linalg.norm(rest_proj - target, axis=-1).mean(-1)
+  assert np.all(err < 0.5 * rest_err), (err, rest_err)
+  assert np.all(err < 15.0), err
+  assert res['body_pose'].shape == (4, 69) and res['body_latent'].shape == (4, 32)

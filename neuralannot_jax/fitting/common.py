@@ -208,3 +208,36 @@ def annealed_sigma(step, num_steps, sigma, sigma_start, fraction=0.5):
   """
   t = jnp.clip(step / max(fraction * num_steps, 1.0), 0.0, 1.0)
   return sigma_start * (sigma / sigma_start) ** t
+
+
+def staged_adam(loss_fn, params, num_stages, steps_per_stage, lr, final_lr_fraction=0.01):
+  """Several optimisation stages in ONE `lax.scan` (one compiled loop, not one per stage).
+
+  Each stage restarts Adam (fresh moments, as SMPLify-X restarts its optimiser) and its
+  own cosine-decayed step size; the loss sees the stage index and picks its weights.
+
+  Args:
+    loss_fn: (params, stage) -> scalar; `stage` is an int32 scalar in [0, num_stages).
+    params: initial pytree.
+  Returns:
+    (final params, (num_stages * steps_per_stage,) loss history).
+  """
+  adam = optax.scale_by_adam()
+  schedule = optax.cosine_decay_schedule(lr, steps_per_stage, alpha=final_lr_fraction)
+  grad_fn = jax.value_and_grad(loss_fn)
+  fresh = adam.init(params)
+
+  def step(carry, i):
+    p, state = carry
+    stage, k = i // steps_per_stage, i % steps_per_stage
+    state = jax.tree_util.tree_map(lambda a, b: jnp.where(k == 0, a, b), fresh, state)
+    loss, g = grad_fn(p, stage)
+    updates, state = adam.update(g, state, p)
+    rate = schedule(k)
+    p = jax.tree_util.tree_map(lambda x, u: x - rate * u, p, updates)
+    return (p, state), loss
+
+  total = num_stages * steps_per_stage
+  (params, _), losses = jax.lax.scan(step, (params, fresh),
+                                     jnp.arange(total, dtype=jnp.int32))
+  return params, losses

@@ -1,0 +1,257 @@
+"""SMPLify-X style fitting to GT 2D joints (in-the-wild data), batched and jitted.
+
+Per sample (all `vmap`-ped, each with its own optimiser state):
+  1. Camera from the torso (SMPLify-X's `guess_init`): the depth t_z from similar
+     triangles, focal * (model torso length, 3D) / (GT torso length, 2D), over the
+     shoulder-hip edges of each side (wrist to the four finger roots for MANO); t_x, t_y
+     put the model's torso centre on the GT torso centre. The body starts facing the
+     camera (global orient 180 deg about x: the model's y up becomes the camera's y
+     down) and, as SMPLify-X's flipped try, also facing away (then rotated 180 deg about
+     the vertical); both are fitted and the lower final loss is kept.
+  2. Stage 0, camera only: global orient and translation on the torso joints, plus
+     SMPLify-X's term keeping t_z near its estimate.
+  3. Stages 1..4, everything: Geman-McClure (per coordinate, sigma 100 px) on the valid
+     joints, with prior weights decreasing stage by stage (SMPLify-X's schedule, squared
+     as it squares them): VPoser latent |z|^2 (or |body_pose|^2 without a VPoser), shape
+     |betas|^2, elbow/knee bending, hand PCA |c|^2. Adam, a fixed number of steps per
+     stage inside `lax.scan`.
+
+The body pose is the VPoser decoder of `body_models.vposer`, with the official weights
+or the project's own prior (`neuralannot_jax.pose_prior.load_or_train`). Pixels are the
+ones of the given camera (e.g. the crop camera of `neuralannot_jax.camera.crop_camera`);
+SMPLify-X's sigma of 100 px is for whole images, scale it for small crops.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from body_models import rotations
+from body_models import vposer
+from neuralannot_jax import camera
+from neuralannot_jax.fitting import common
+from neuralannot_jax.fitting import priors
+
+# SMPLify-X's stage weights (cfg_files/fit_smplx.yaml); each enters squared.
+STAGES = (
+    # data, body pose, shape, bending, hands
+    dict(data=1.0, pose=404.0, shape=100.0, bending=317.0, hand=404.0),
+    dict(data=1.0, pose=404.0, shape=50.0, bending=317.0, hand=404.0),
+    dict(data=1.0, pose=57.4, shape=10.0, bending=100.0, hand=57.4),
+    dict(data=1.0, pose=4.78, shape=0.5, bending=31.7, hand=4.78),
+)
+DEFAULTS = {
+    'sigma': 100.0,           # Geman-McClure scale, pixels (per coordinate)
+    'depth_weight': 100.0,    # stage 0: (t_z - initial t_z)^2, squared as SMPLify-X
+    'default_depth': 10.0,    # metres, when no torso edge is visible
+}
+DEFAULT_STEPS_PER_STAGE = 100
+DEFAULT_LR = 0.02
+
+TORSO_EDGES_BODY = (('left_shoulder', 'left_hip'), ('right_shoulder', 'right_hip'))
+TORSO_EDGES_HAND = (('wrist', 'index1'), ('wrist', 'middle1'), ('wrist', 'ring1'),
+                    ('wrist', 'pinky1'))
+
+# Initial global orients (axis-angle): facing the camera (180 deg about x) and facing
+# away (that, then 180 deg about the camera's vertical: Ry(pi) Rx(pi) = Rz(pi)).
+FACING = (np.pi, 0.0, 0.0)
+FACING_AWAY = (0.0, 0.0, np.pi)
+
+
+def _torso(model, mapping):
+  """(edges (E, 2), joints (P,)) indices into the set for the torso init and stage 0."""
+  names = list(mapping.names)
+  edges = TORSO_EDGES_HAND if model.family == 'mano' else TORSO_EDGES_BODY
+  ok = lambda n: n in names and mapping.sources[names.index(n)] is not None
+  edges = [(names.index(a), names.index(b)) for a, b in edges if ok(a) and ok(b)]
+  if not edges:
+    raise ValueError(f'the torso camera init needs {edges} in {mapping.joint_set}')
+  joints = sorted({i for e in edges for i in e})
+  return tuple(edges), tuple(joints)
+
+
+def initial_translation(rest, root, orient, joints_2d, valid, focal, princpt, edges, torso,
+                        default_depth):
+  """Camera translation of one sample from its torso (similar triangles).
+
+  Args:
+    rest: (T, 3) the model's rest-pose set joints; root: (3,) the rest-pose root joint
+      the global orient rotates about; orient: (3,) initial global orient.
+    joints_2d: (T, 2) pixels; valid: (T,); focal, princpt: (2,).
+    edges: ((a, b), ...) torso edges; torso: joint indices of the torso.
+    default_depth: metres, used when no torso edge is valid.
+  Returns:
+    (3,) transl: the posed torso centre projects on the GT torso centre, at the depth
+    focal * L3d / L2d (L: mean valid torso edge length).
+  """
+  e = np.array(edges, np.int32)
+  ev = valid[e[:, 0]] * valid[e[:, 1]]
+  n = jnp.sum(ev)
+  l3 = jnp.sum(ev * jnp.linalg.norm(rest[e[:, 0]] - rest[e[:, 1]], axis=-1))
+  l2 = jnp.sum(ev * jnp.linalg.norm(joints_2d[e[:, 0]] - joints_2d[e[:, 1]], axis=-1))
+  f = jnp.mean(focal)
+  depth = jnp.where((n > 0) & (l2 > 1e-3), f * l3 / jnp.maximum(l2, 1e-3), default_depth)
+  t = np.array(torso, np.int32)
+  tv = valid[t]
+  m = jnp.maximum(jnp.sum(tv), 1.0)
+  rot = rotations.axis_angle_to_matrix(orient)
+  c3 = jnp.sum(tv[:, None] * ((rest[t] - root) @ rot.T + root), 0) / m
+  c2 = jnp.where(jnp.sum(tv) > 0, jnp.sum(tv[:, None] * joints_2d[t], 0) / m, princpt)
+  # (c3_xy + t_xy) / (c3_z + t_z) * f + pp = c2  with  c3_z + t_z = depth.
+  xy = (c2 - princpt) * depth / focal - c3[:2]
+  return jnp.concatenate([xy, (depth - c3[2])[None]])
+
+
+def _model_params(model, params, vp):
+  """Optimised variables -> smplx-named parameters (the VPoser latent decoded)."""
+  out = {k: v for k, v in params.items() if k != 'body_latent'}
+  if 'body_latent' in params:
+    pose = vposer.decode(vp, params['body_latent']).astype(model.dtype)   # (63,)
+    n = model.param_shapes()['body_pose'][0]
+    out['body_pose'] = jnp.pad(pose, (0, n - pose.shape[-1]))   # SMPL: hands (22, 23) 0
+  return out
+
+
+_WEIGHT_NAMES = ('data', 'pose', 'shape', 'bending', 'hand')
+
+
+def _stage_loss(params, stage, *, model, mapping, plan, vp, j2d, valid, focal, princpt,
+                table, torso_mask, tz0, cfg):
+  """Scalar objective of one sample at stage index `stage` (int32, traced).
+
+  Stage 0 is the camera stage: only global_orient and transl move (the other gradients
+  are cut), only the torso joints count, and t_z is held near its torso estimate.
+  Stages 1.. are the rows of `table` (weights of `_WEIGHT_NAMES`, squared).
+  """
+  camera_stage = stage == 0
+  moving = lambda k: k in ('global_orient', 'transl')
+  params = {k: v if moving(k) else
+            jnp.where(camera_stage, jax.lax.stop_gradient(v), v)
+            for k, v in params.items()}
+  w = dict(zip(_WEIGHT_NAMES, table[stage]))
+  mp = _model_params(model, params, vp)
+  pred = common.mapped_joints(model, mapping, mp, plan)
+  proj = camera.project(pred, focal, princpt)
+  vw = valid * jnp.where(camera_stage, torso_mask, 1.0)
+  loss = w['data'] ** 2 * jnp.sum(vw[:, None] * priors.gmof(proj - j2d, cfg['sigma']))
+  loss += jnp.where(camera_stage, cfg['depth_weight'] ** 2, 0.0) * jnp.square(
+      params['transl'][2] - tz0)
+  prior = 0.0
+  if 'body_latent' in params:
+    prior += w['pose'] ** 2 * priors.pose_l2_prior(params['body_latent'])
+  elif 'body_pose' in params:
+    prior += w['pose'] ** 2 * priors.pose_l2_prior(params['body_pose'])
+  prior += w['shape'] ** 2 * priors.shape_prior(params['betas'])
+  if model.family in ('smpl', 'smplx'):
+    prior += w['bending'] ** 2 * priors.bending_prior(mp['body_pose'])
+  for name in ('left_hand_pose', 'right_hand_pose', 'hand_pose'):
+    if name in params:
+      prior += w['hand'] ** 2 * priors.hand_pca_prior(params[name])
+  return loss + jnp.where(camera_stage, 0.0, prior)
+
+
+@functools.partial(jax.jit, static_argnames=('mapping', 'plan', 'steps', 'lr', 'stages',
+                                             'cfg', 'edges', 'torso'))
+def _fit(model, vp, j2d, valid, focal, princpt, orient0, *, mapping, plan, steps, lr,
+         stages, cfg, edges, torso):
+  cfg = dict(cfg)
+  stages = [dict(s) for s in stages]
+  # Row 0 (camera stage) only uses 'data'; it repeats the first stage's weights.
+  table = jnp.asarray([[s[n] for n in _WEIGHT_NAMES] for s in [stages[0]] + stages],
+                      model.dtype)
+  rest = common.mapped_joints(model, mapping, {}, plan)
+  root = model.joint_template[0]
+  torso_mask = jnp.zeros(valid.shape[-1], model.dtype).at[np.array(torso)].set(1.0)
+
+  def one(j2d, valid, focal, princpt, orient0):
+    params = {k: v[0] for k, v in model.zero_params((1,)).items() if k != 'expression'}
+    if vp is not None:
+      params.pop('body_pose')
+      params['body_latent'] = jnp.zeros((vposer.dimensions(vp)[0],), model.dtype)
+    params['global_orient'] = orient0.astype(model.dtype)
+    params['transl'] = initial_translation(rest, root, orient0, j2d, valid, focal, princpt,
+                                           edges, torso, cfg['default_depth'])
+    kw = dict(model=model, mapping=mapping, plan=plan, vp=vp, j2d=j2d, valid=valid,
+              focal=focal, princpt=princpt, table=table, torso_mask=torso_mask,
+              tz0=params['transl'][2], cfg=cfg)
+    params, _ = common.staged_adam(lambda p, s: _stage_loss(p, s, **kw), params,
+                                   table.shape[0], steps, lr)
+    final = _stage_loss(params, jnp.int32(table.shape[0] - 1), **kw)
+    mp = _model_params(model, params, vp)
+    proj = camera.project(common.mapped_joints(model, mapping, mp, plan), focal, princpt)
+    return params, mp, proj, final
+
+  return jax.vmap(one)(j2d, valid, focal, princpt, orient0)
+
+
+def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=None,
+           steps_per_stage=DEFAULT_STEPS_PER_STAGE, lr=DEFAULT_LR, stages=STAGES,
+           options=None, try_flip=True):
+  """Fit body-model parameters to GT 2D joints, a batch at once.
+
+  Args:
+    model: `body_models.BodyModel` (SMPL, SMPL-X or MANO).
+    joints_2d: (B, T, 2) GT joints of `mapping`'s set, pixels of the camera below.
+    valid: (B, T) weights in [0, 1].
+    mapping: `JointMapping` from the model to the set.
+    focal, princpt: (2,) or (B, 2) the camera, pixels (e.g. `camera.crop_camera`).
+    vposer_params: VPoser weights (`body_models.vposer.load` or
+      `neuralannot_jax.pose_prior.load_or_train`): the body pose is then its decoded
+      latent. None: the body pose is optimised as axis-angle with an L2 prior.
+    steps_per_stage: Adam steps of each stage (camera stage + len(stages)).
+    lr: Adam step size, cosine-decayed within each stage.
+    stages: per-stage weights {data, pose, shape, bending, hand} (each used squared).
+    options: overrides of `DEFAULTS` (sigma, depth_weight, default_depth).
+    try_flip: also fit from the orientation facing away and keep the better fit.
+  Returns:
+    {smplx name: (B, n)} (`global_orient`, `body_pose`, ..., `betas`, `transl`: camera
+    space, `model(**params)` projects onto the GT), 'body_latent' (B, L) when a VPoser is
+    used, 'joints_2d' (B, T, 2) the fit's projection, 'error' (B,) its mean pixel
+    distance to the valid GT joints, 'loss' (B,) the final objective, 'flipped' (B,)
+    bool: the facing-away start won.
+  """
+  joints_2d = jnp.asarray(joints_2d, model.dtype)
+  valid = jnp.asarray(valid, model.dtype)
+  b, t = joints_2d.shape[:2]
+  if joints_2d.shape != (b, len(mapping.sources), 2):
+    raise ValueError(f'joints_2d has shape {joints_2d.shape}; expected '
+                     f'(B, {len(mapping.sources)}, 2) for {mapping.joint_set}')
+  if valid.shape != (b, t):
+    raise ValueError(f'valid has shape {valid.shape}; expected {(b, t)}')
+  valid = valid * jnp.asarray(mapping.valid, model.dtype)[None]
+  focal = jnp.broadcast_to(jnp.asarray(focal, model.dtype), (b, 2))
+  princpt = jnp.broadcast_to(jnp.asarray(princpt, model.dtype), (b, 2))
+  if model.family in ('mano', 'flame'):
+    vposer_params = None
+  cfg = dict(DEFAULTS)
+  cfg.update(options or {})
+  edges, torso = _torso(model, mapping)
+  starts = [FACING, FACING_AWAY] if try_flip else [FACING]
+  k = len(starts)
+  orient0 = jnp.asarray(np.repeat(np.array(starts), b, axis=0), model.dtype)   # (k B, 3)
+  tile = lambda x: jnp.concatenate([x] * k, axis=0)
+  params, mp, proj, loss = _fit(
+      model, vposer_params, tile(joints_2d), tile(valid), tile(focal), tile(princpt),
+      orient0, mapping=mapping, plan=common.joint_plan(model, mapping),
+      steps=int(steps_per_stage), lr=float(lr),
+      stages=tuple(tuple(sorted(s.items())) for s in stages),
+      cfg=tuple(sorted(cfg.items())), edges=edges, torso=torso)
+  loss = loss.reshape(k, b)
+  best = jnp.argmin(loss, axis=0)                                           # (B,)
+  pick = lambda x: jnp.take_along_axis(
+      x.reshape((k, b) + x.shape[1:]), best.reshape((1, b) + (1,) * (x.ndim - 1)), 0)[0]
+  out = {name: pick(v) for name, v in mp.items()}
+  if 'body_latent' in params:
+    out['body_latent'] = pick(params['body_latent'])
+  out['joints_2d'] = pick(proj)
+  dist = jnp.linalg.norm(out['joints_2d'] - joints_2d, axis=-1)
+  out['error'] = jnp.sum(dist * valid, -1) / jnp.maximum(jnp.sum(valid, -1), 1.0)
+  out['loss'] = jnp.min(loss, axis=0)
+  out['flipped'] = best == 1
+  return out
+
+
+__all__ = ['STAGES', 'DEFAULTS', 'DEFAULT_STEPS_PER_STAGE', 'DEFAULT_LR', 'FACING',
+           'FACING_AWAY', 'initial_translation', 'fit_2d']
