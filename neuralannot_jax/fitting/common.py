@@ -27,11 +27,13 @@ def pose_part_names(model):
 def joint_plan(model, mapping):
   """What `mapped_joints` must compute: the vertex ids that, with the kinematic joints,
   give every mapped joint (a tuple, maybe empty), or None when some joint needs more (a
-  regressor, a face landmark, expression: then the full forward pass runs).
+  regressor, a face landmark: then the full forward pass runs). The cheap path has no
+  expression blend shapes: `mapped_joints` falls back to the full pass when given an
+  expression.
 
   Call it outside `jit` (it reads `model.extra_vertex_ids`) and pass the result on.
   """
-  if mapping.regressor is not None or model.num_expression:
+  if mapping.regressor is not None:
     return None
   if isinstance(model.extra_vertex_ids, jax.core.Tracer):
     return None
@@ -69,7 +71,7 @@ def mapped_joints(model, mapping, params, plan='auto'):
     (T, 3) joints, metres; rows the model lacks are zero.
   """
   vertex_ids = joint_plan(model, mapping) if plan == 'auto' else plan
-  if vertex_ids is None:
+  if vertex_ids is None or params.get('expression') is not None:
     out = model_lib.forward(model, **params)
     return mapping.apply(out.joints, out.vertices)
   pose = model_lib.full_pose(model, params, (1,))                      # (1, J, 3)
