@@ -457,7 +457,8 @@ def _collect(tree, family, path, prefix, out, depth=0):
       out[name] = _entry_params(value, family, path, name)
 
 
-def _read_json(path, what='file'):
+def read_json_tree(path, what='file'):
+  """The dict at the top of a json file keyed by annotation id; errors name `what` and path."""
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{what} {path}: no such file')
@@ -487,7 +488,7 @@ def load_entries(path, family, *, what='file'):
   """
   _check_family(family)
   out = {}
-  _collect(_read_json(path, what), family, os.fspath(path), '', out)
+  _collect(read_json_tree(path, what), family, os.fspath(path), '', out)
   return out
 
 

@@ -17,7 +17,6 @@ its samples give each annotation's image and GT joints, found by annotation id. 
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 
@@ -85,16 +84,8 @@ def load_config(path, workdir=None):
 
 def read_entries(path):
   """{str key: entry} of a released COCO-style file, null entries dropped."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'prediction file {path}: no such file')
-  with open(path, encoding='utf-8') as f:
-    try:
-      tree = json.load(f)
-    except json.JSONDecodeError as e:
-      raise ValueError(f'prediction file {path}: not valid JSON ({e})') from None
-  if not isinstance(tree, dict):
-    raise ValueError(f'prediction file {path}: the top level is a {type(tree).__name__}, '
-                     'expected a dict keyed by annotation id')
+  from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
+  tree = evaluate.read_json_tree(path, 'prediction file')
   return {str(k): v for k, v in tree.items() if v is not None}
 
 
