@@ -31,6 +31,7 @@ import numpy as np
 
 import body_models
 from neuralannot_jax import annotate as annotate_lib
+from neuralannot_jax import decode
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import mocap
@@ -165,7 +166,6 @@ def prepare_body_model(config):
 def load_body_model(config, path=None):
   """The configured body model. In-the-wild hands are MANO PCA coefficients, so SMPL-X and
   MANO are then loaded with the head's number of PCA components."""
-  from neuralannot_jax import decode  # pylint: disable=import-outside-toplevel
   path = prepare_body_model(config) if path is None else path
   family = config.body_model.family
   pca = {}
@@ -312,7 +312,6 @@ def vposer_path(config, tconfig):
   Without `model.vposer_path`, a prior of VPoser's architecture is trained on the synthetic
   pose sampler once and cached as <workdir>/pose_prior.npz (`pose_prior.load_or_train`).
   """
-  from neuralannot_jax import decode  # pylint: disable=import-outside-toplevel
   if not any(s.kind == decode.VPOSER for s in train_lib.head_spec(tconfig).slots):
     return None
   if tconfig.vposer_path:
@@ -433,24 +432,17 @@ def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set):
   if not os.path.exists(pred_file):
     raise FileNotFoundError(f'{pred_file}: no pseudo-GTs to evaluate; run the annotate stage')
   family = config.body_model.family
-  if isinstance(gt_file, dict):
-    result = evaluate.evaluate_entries(evaluate.load_entries(pred_file, family), gt_file, family,
-                                       model_path, gender=config.body_model.gender,
-                                       joint_set=joint_set,
-                                       regressor=_path(config.model.regressor) or None)
-  elif gt_file:
-    result = evaluate.evaluate_files(pred_file, gt_file, family, model_path,
-                                     gender=config.body_model.gender, joint_set=joint_set,
-                                     regressor=_path(config.model.regressor) or None)
+  options = dict(gender=config.body_model.gender, joint_set=joint_set,
+                 regressor=_path(config.model.regressor) or None)
+  if gt_file and not isinstance(gt_file, dict):
+    result = evaluate.evaluate_files(pred_file, gt_file, family, model_path, **options)
   else:
-    gt = evaluate.gt_from_samples(samples)
+    gt = gt_file or evaluate.gt_from_samples(samples)
     if not gt:
       logging.info('evaluate: %s has no GT parameters; nothing to score', config.dataset.format)
       return None
     result = evaluate.evaluate_entries(evaluate.load_entries(pred_file, family), gt, family,
-                                       model_path, gender=config.body_model.gender,
-                                       joint_set=joint_set,
-                                       regressor=_path(config.model.regressor) or None)
+                                       model_path, **options)
   out = os.path.join(_path(config.workdir), 'evaluation.json')
   export.write_json(out, result)
   return result
