@@ -1,0 +1,315 @@
+"""Train and annotate images/s over 1, 2, 4 devices and 2 processes, and the input pipeline alone.
+
+    python tools/benchmark_scaling.py                        # CPU: forced devices 1,2,4; 2 processes x 2
+    python tools/benchmark_scaling.py --write BENCHMARKS.md  # also append the table there
+    python tools/benchmark_scaling.py --platform gpu --devices 1,2,4 --processes 0   # real GPUs
+
+The job is the embedded demo's (configs/synthetic_body.py: synthetic Human3.6M-style set,
+MoCap mode, ResNet-18 at 64 px) at a FIXED GLOBAL batch (`--batch_size`, default 32), split
+over the devices: the optimisation is the same at every point (strong scaling), only the
+hardware under it changes. Each point runs in a fresh subprocess, because the number of CPU
+devices (`jax_num_cpu_devices`) and the distributed runtime are fixed when JAX starts its
+backend. A point:
+
+  train     `train.train` for `--steps` steps from scratch; images/s as the run logs it
+            (from the end of the first step, so compilation is left out).
+  annotate  `annotate.annotate` over the set, after a one-batch pass that compiles the
+            step; images/s = images / seconds of the second pass.
+
+`--processes P` adds a point with P processes x (devices / P) devices each on this
+machine (coordinator on 127.0.0.1, CPU collectives over gloo), launched as a multi-host job.
+The input pipeline (`data.pipeline.Loader`, same crops, batch and threads, no model) is
+timed alone in this process: where it is not far above the train rate, it is the bottleneck.
+
+On CPU the forced devices are slices of the same cores: N devices do not add compute, so
+expect no speed-up there; the numbers show the overhead of the sharded step. On GPUs
+(`--platform gpu`) each point sees the first N GPUs (CUDA_VISIBLE_DEVICES).
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+RESULT_PREFIX = 'BENCHMARK_POINT '
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def load_config(workdir, args):
+  """configs/synthetic_body.py with the benchmark's sizes: a ConfigDict."""
+  path = os.path.join(REPO, 'configs', 'synthetic_body.py')
+  spec = importlib.util.spec_from_file_location('synthetic_body', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.workdir = workdir
+  config.progress = False
+  config.dataset.synthetic.num_images = args.num_images
+  config.model.depth = args.depth
+  config.model.crop_size = args.crop_size
+  config.train.batch_size = args.batch_size
+  config.annotate.batch_size = args.batch_size
+  config.train.num_steps = args.steps
+  config.train.lr_boundaries = ()
+  config.train.log_every = args.steps
+  config.train.checkpoint_every = args.steps
+  config.train.num_workers = args.workers
+  return config
+
+
+def prepare_data(config):
+  """Render the synthetic set and build its tfds cache once, before the points share it.
+
+  Returns:
+    (samples, flip pairs of their joint set).
+  """
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.data import joint_sets  # pylint: disable=import-outside-toplevel
+  samples, _, _ = experiment.load_samples(config, experiment.prepare_body_model(config))
+  return samples, joint_sets.get(samples[0].joint_set).flip_pairs
+
+
+# ----------------------------------------------------------------------------- one point
+
+
+def run_point(spec):
+  """Train and annotate at one point, in this (fresh) process; returns a result dict.
+
+  spec: {'args': the parent's arguments, 'workdir': the shared work directory, 'out': this
+  point's folder, 'devices': devices of this process, 'num_processes', 'process_id',
+  'coordinator'}.
+  """
+  import jax  # pylint: disable=import-outside-toplevel
+  args = argparse.Namespace(**spec['args'])
+  if args.platform == 'cpu':
+    jax.config.update('jax_platforms', 'cpu')
+    jax.config.update('jax_num_cpu_devices', spec['devices'])
+  if spec['num_processes'] > 1:
+    if args.platform == 'cpu':
+      jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(spec['coordinator'], spec['num_processes'], spec['process_id'])
+
+  from neuralannot_jax import annotate as annotate_lib  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax import train as train_lib  # pylint: disable=import-outside-toplevel
+
+  config = load_config(spec['workdir'], args)
+  model_path = experiment.prepare_body_model(config)
+  body_model = experiment.load_body_model(config, model_path)
+  samples, _, _ = experiment.load_samples(config, model_path)
+  tconfig = experiment.train_config(config, samples[0].joint_set)
+  tconfig.num_landmarks = body_model.num_landmarks
+  tconfig.vposer_path = experiment.vposer_path(config, tconfig)
+  mesh = train_lib.make_mesh()
+  train_dir = os.path.join(spec['out'], 'train')
+
+  model, _ = train_lib.train(tconfig, samples, train_dir, mesh=mesh, body_model=body_model)
+  train_rate = None
+  if jax.process_index() == 0:
+    with open(os.path.join(train_dir, 'metrics.jsonl'), encoding='utf-8') as f:
+      train_rate = json.loads(f.readlines()[-1])['images_per_s']
+
+  share = process_share(samples, jax.process_index(), jax.process_count())
+  options = dict(step_spec=train_lib.make_step_spec(tconfig), batch_size=tconfig.batch_size,
+                 mesh=mesh, vposer_params=train_lib.load_vposer(tconfig),
+                 num_workers=args.workers, progress=False)
+  # One batch first: it compiles the step, which the timed pass then reuses.
+  annotate_lib.annotate(model, body_model, share[:tconfig.batch_size], **options)
+  start = time.perf_counter()
+  annotations, _ = annotate_lib.annotate(model, body_model, share, **options)
+  seconds = time.perf_counter() - start
+  # Every process annotates its own share at the same time: the job's rate is all images
+  # over the slowest process's time (process 0 reports what it saw; shares are equal).
+  annotate_rate = len(annotations) * jax.process_count() / max(seconds, 1e-9)
+  return {'devices': jax.device_count(), 'processes': jax.process_count(),
+          'platform': jax.devices()[0].platform, 'train_images_per_s': train_rate,
+          'annotate_images_per_s': annotate_rate, 'annotated': len(annotations)}
+
+
+def process_share(samples, index, count):
+  """The contiguous 1/count of `samples` that process `index` annotates (a list)."""
+  n = len(samples)
+  lo, hi = n * index // count, n * (index + 1) // count
+  return [samples[i] for i in range(lo, hi)]
+
+
+def _worker_env(args, visible):
+  env = dict(os.environ)
+  if args.platform == 'gpu':
+    env['CUDA_VISIBLE_DEVICES'] = ','.join(str(i) for i in range(visible))
+  else:
+    env['JAX_PLATFORMS'] = 'cpu'
+  return env
+
+
+def launch(args, workdir, devices, processes):
+  """Run one point as `processes` subprocesses of `devices // processes` devices each.
+
+  Returns:
+    process 0's result dict, with 'seconds' (wall time of the point) and 'load'.
+  """
+  out = os.path.join(workdir, 'points', f'{processes}x{devices // processes}')
+  shutil.rmtree(out, ignore_errors=True)
+  coordinator = f'127.0.0.1:{_free_port()}'
+  procs = []
+  start = time.perf_counter()
+  for process_id in range(processes):
+    spec = {'args': vars(args), 'workdir': workdir, 'out': out,
+            'devices': devices // processes, 'num_processes': processes,
+            'process_id': process_id, 'coordinator': coordinator}
+    cmd = [sys.executable, os.path.abspath(__file__), '--point', json.dumps(spec)]
+    procs.append(subprocess.Popen(cmd, cwd=REPO, env=_worker_env(args, devices),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  outputs = [p.communicate(timeout=args.timeout) for p in procs]
+  seconds = time.perf_counter() - start
+  for p, (stdout, stderr) in zip(procs, outputs):
+    if p.returncode != 0:
+      raise RuntimeError(f'point {processes} process(es) x {devices // processes} devices '
+                         f'failed (exit {p.returncode}):\n{stderr[-3000:]}{stdout[-1000:]}')
+  lines = [line for line in outputs[0][0].splitlines() if line.startswith(RESULT_PREFIX)]
+  result = json.loads(lines[-1][len(RESULT_PREFIX):])
+  return {**result, 'seconds': seconds, 'load': os.getloadavg()[0]}
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+def time_pipeline(samples, flip_pairs, args, train):
+  """Images/s of the Loader alone (crops, augmentation off as in the config, no model):
+  `--pipeline_epochs` passes after one warm-up batch."""
+  from neuralannot_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax import train as train_lib  # pylint: disable=import-outside-toplevel
+  loader = pipeline.Loader(samples, args.batch_size, train=train, out_size=args.crop_size,
+                           augment=train_lib.NO_AUGMENT, flip_pairs=flip_pairs,
+                           num_workers=args.workers, num_devices=1)
+  images, start = 0, None
+  for epoch in range(args.pipeline_epochs):
+    for batch, _ in loader.epoch(epoch):
+      if start is None:   # the first batch starts the threads: not counted
+        start = time.perf_counter()
+        continue
+      images += int(batch['mask'].sum())
+  return images / max(time.perf_counter() - start, 1e-9)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine():
+  """'x86_64, 2 cores (AMD EPYC ...)' from /proc/cpuinfo where there is one."""
+  name = platform.processor() or ''
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      name = next((line.split(':', 1)[1].strip() for line in f
+                   if line.startswith('model name')), name)
+  except OSError:
+    pass
+  return f'{platform.machine()}, {os.cpu_count()} cores' + (f' ({name})' if name else '')
+
+
+def table(rows, pipeline_rates):
+  """Markdown rows: one per point, speed-up and efficiency against the first point."""
+  base = rows[0]
+  lines = ['| processes x devices | train (images/s) | speed-up | efficiency | '
+           'annotate (images/s) | speed-up | efficiency | load (1 min) |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|']
+  for r in rows:
+    n = r['devices'] / base['devices']
+    cells = []
+    for key in ('train_images_per_s', 'annotate_images_per_s'):
+      speedup = r[key] / base[key]
+      cells += [f'{r[key]:.1f}', f'{speedup:.2f}x', f'{speedup / n:.0%}']
+    lines.append(f'| {r["processes"]} x {r["devices"] // r["processes"]} | '
+                 + ' | '.join(cells) + f' | {r["load"]:.1f} |')
+  train, annotate = pipeline_rates
+  lines.append(f'| input pipeline alone (no model) | {train:.0f} | | | {annotate:.0f} | | | |')
+  return lines
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--platform', default='cpu', choices=('cpu', 'gpu', 'tpu'))
+  parser.add_argument('--devices', default='1,2,4', help='comma-separated device counts')
+  parser.add_argument('--processes', type=int, default=2,
+                      help='also run the largest device count as this many processes (0: no)')
+  parser.add_argument('--num_images', type=int, default=512, help='synthetic images')
+  parser.add_argument('--batch_size', type=int, default=32, help='global batch, every point')
+  parser.add_argument('--steps', type=int, default=40, help='train steps per point')
+  parser.add_argument('--depth', type=int, default=18, help='ResNet depth')
+  parser.add_argument('--crop_size', type=int, default=64)
+  parser.add_argument('--workers', type=int, default=2, help='decode/warp threads per process')
+  parser.add_argument('--pipeline_epochs', type=int, default=3)
+  parser.add_argument('--timeout', type=int, default=1800, help='seconds per point')
+  parser.add_argument('--workdir', help='work directory (default: a temporary one)')
+  parser.add_argument('--write', help='append a Markdown section to this file')
+  parser.add_argument('--point', help=argparse.SUPPRESS)   # internal: run one point
+  args = parser.parse_args()
+
+  if args.point:
+    print(RESULT_PREFIX + json.dumps(run_point(json.loads(args.point))), flush=True)
+    return
+
+  devices = [int(d) for d in args.devices.split(',')]
+  points = [(d, 1) for d in devices]
+  if args.processes > 1:
+    if max(devices) % args.processes:
+      parser.error(f'--processes {args.processes} does not divide {max(devices)} devices')
+    points.append((max(devices), args.processes))
+  for d, _ in points:
+    if args.batch_size % d:
+      parser.error(f'--batch_size {args.batch_size} is not divisible by {d} devices')
+
+  workdir = args.workdir or tempfile.mkdtemp(prefix='benchmark_scaling_')
+  samples, flip_pairs = prepare_data(load_config(workdir, args))
+  pipeline_rates = (time_pipeline(samples, flip_pairs, args, True),
+                    time_pipeline(samples, flip_pairs, args, False))
+  print(f'input pipeline alone: train {pipeline_rates[0]:.0f} images/s, annotate '
+        f'{pipeline_rates[1]:.0f} images/s', flush=True)
+  rows = []
+  for d, p in points:
+    result = launch(args, workdir, d, p)
+    rows.append(result)
+    print(f'{p} process(es) x {d // p} {result["platform"]} device(s): train '
+          f'{result["train_images_per_s"]:.1f} images/s, annotate '
+          f'{result["annotate_images_per_s"]:.1f} images/s ({result["seconds"]:.0f} s, load '
+          f'{result["load"]:.1f})', flush=True)
+  lines = table(rows, pipeline_rates)
+  print('\n'.join(lines))
+  if not args.workdir:
+    shutil.rmtree(workdir, ignore_errors=True)
+
+  if args.write:
+    command = ' '.join(['python tools/benchmark_scaling.py'] + sys.argv[1:])
+    header = [
+        '', f'### Scaling: devices and processes, {time.strftime("%Y-%m-%d")}', '',
+        f'Command: `{command}`  ',
+        f'Machine: {machine()}; {rows[0]["platform"]} devices. Job: configs/synthetic_body.py '
+        f'(ResNet-{args.depth}, {args.crop_size} px, MoCap mode), {args.num_images} synthetic '
+        f'images, global batch {args.batch_size} at every point, {args.steps} train steps, '
+        f'{args.workers} decode threads per process. Efficiency = speed-up / (devices / '
+        f'{rows[0]["devices"]}).', '']
+    with open(args.write, 'a', encoding='utf-8') as f:
+      f.write('\n'.join(header + lines) + '\n')
+
+
+if __name__ == '__main__':
+  main()
