@@ -18,6 +18,7 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
             training loss curve, the scores (`report.write_report`).
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -32,9 +33,11 @@ import numpy as np
 import body_models
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import decode
+from neuralannot_jax import distributed
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import mocap
+from neuralannot_jax.fitting import annotator as fitting_annotator
 
 STAGES = ('train', 'annotate', 'evaluate', 'report')
 # Formats whose releases hold world-frame parameters per frame (`annotate.write_mocap`).
@@ -120,6 +123,20 @@ def default_config():
   c.annotate.batch_size = 64
   # Output name in the work directory: <output>.json and <output>.npz.
   c.annotate.output = 'pseudo_gt'
+
+  # 'neuralannot' (train the network, annotate with it) or 'smplify': the per-sample
+  # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
+  # no train stage. Same mode switch: 'mocap' fits GT 3D joints, 'wild' GT 2D joints.
+  c.annotator = 'neuralannot'
+  c.fitting = ml_collections.ConfigDict()
+  c.fitting.batch_size = 32
+  c.fitting.steps_3d = 800
+  c.fitting.lr_3d = 0.1
+  c.fitting.steps_per_stage = 100
+  c.fitting.lr_2d = 0.02
+  # Geman-McClure scale in pixels of a 256-pixel crop (SMPLify-X's 100), scaled with the crop.
+  c.fitting.sigma_px = 100.0
+  c.fitting.try_flip = True
   return c
 
 
@@ -339,6 +356,24 @@ def restore_model(tconfig, train_dir, mesh):
   return model, step
 
 
+ANNOTATORS = ('neuralannot', 'smplify')
+
+
+def annotator_name(config):
+  name = str(config.get('annotator', 'neuralannot'))
+  if name not in ANNOTATORS:
+    raise ValueError(f'config.annotator {name!r}: choose one of {ANNOTATORS}')
+  return name
+
+
+def fitting_settings(config):
+  """The `fitting.annotator.Settings` of `config.fitting`."""
+  f = config.fitting
+  return fitting_annotator.Settings(
+      steps_3d=int(f.steps_3d), lr_3d=float(f.lr_3d), steps_per_stage=int(f.steps_per_stage),
+      lr_2d=float(f.lr_2d), sigma_px=float(f.sigma_px), try_flip=bool(f.try_flip))
+
+
 def latest_step(tconfig, train_dir):
   manager = train_lib.checkpoint_manager(train_dir, tconfig)
   try:
@@ -352,9 +387,17 @@ def run(config):
   workdir = _path(config.workdir)
   os.makedirs(workdir, exist_ok=True)
   todo = stages(config)
-  summary = {'workdir': workdir, 'stages': todo, 'devices': jax.device_count(),
+  if annotator_name(config) == 'smplify' and config.body_model.family == 'flame':
+    raise ValueError('config.annotator smplify: the baseline fits SMPL, SMPL-X and MANO; FLAME '
+                     'faces are annotated by the neural annotator only')
+  summary = {'workdir': workdir, 'stages': todo, 'annotator': annotator_name(config),
+             'devices': jax.device_count(),
              'platform': jax.devices()[0].platform}
   start = time.perf_counter()
+  # Process 0 generates what is missing (stand-in body model, synthetic set, tfds build, pose
+  # prior) while the other processes wait; they then find it in place: one writer per file.
+  if jax.process_index() != 0:
+    distributed.barrier('prepare')
   model_path = prepare_body_model(config)
   body_model = load_body_model(config, model_path)
   samples, gt_file, fmt = load_samples(config, model_path)
@@ -363,11 +406,16 @@ def run(config):
   tconfig = train_config(config, joint_set)
   tconfig.num_landmarks = body_model.num_landmarks
   tconfig.vposer_path = vposer_path(config, tconfig)
+  if jax.process_index() == 0:
+    distributed.barrier('prepare')
   train_dir = os.path.join(workdir, 'train')
   mesh = train_lib.make_mesh()
   model = None
 
-  if 'train' in todo:
+  smplify = annotator_name(config) == 'smplify'
+  if 'train' in todo and smplify:
+    logging.info('annotator smplify: per-sample fitting, nothing to train')
+  elif 'train' in todo:
     t0 = time.perf_counter()
     model, _ = train_lib.train(tconfig, samples, train_dir, mesh=mesh, body_model=body_model)
     summary['train_seconds'] = time.perf_counter() - t0
@@ -376,24 +424,48 @@ def run(config):
   output = os.path.join(workdir, config.annotate.output)
   record_path = output + '.record.json'
   if 'annotate' in todo:
-    step = latest_step(tconfig, train_dir)
+    # What the annotation is made from: the latest checkpoint, or the fitter's settings.
+    if smplify:
+      made_from = {'annotator': 'smplify',
+                   'settings': dataclasses.asdict(fitting_settings(config))}
+    else:
+      made_from = {'step': latest_step(tconfig, train_dir)}
     record = _read_json(record_path)
-    if record is not None and record.get('step') == step and os.path.exists(output + '.json'):
-      logging.info('annotate: %s.json is from step %d, the latest checkpoint; kept', output, step)
+    if (record is not None and all(record.get(k) == v for k, v in made_from.items())
+        and os.path.exists(output + '.json')):
+      logging.info('annotate: %s.json is from %s; kept', output, made_from)
       summary.update(annotate_images_per_s=record.get('images_per_s'))
     else:
-      if model is None:
-        model, step = restore_model(tconfig, train_dir, mesh)
-      step_spec = train_lib.make_step_spec(tconfig)
       t0 = time.perf_counter()
-      annotations, loader = annotate_lib.annotate(
-          model, body_model, samples, step_spec,
-          batch_size=_per_process(int(config.annotate.batch_size), 'annotate.batch_size'),
-          mesh=mesh, vposer_params=train_lib.load_vposer(tconfig),
-          num_workers=int(config.train.num_workers),
-          progress=bool(config.progress) and jax.process_index() == 0)
+      progress = bool(config.progress) and jax.process_index() == 0
+
+      def annotate_share():
+        """This process's share (all of it on one process): annotations, skipped ann_ids."""
+        nonlocal model
+        if smplify:
+          annotations, loader, _ = fitting_annotator.annotate(
+              body_model, samples, train_lib.make_step_spec(tconfig).mapping,
+              mode=config.model.mode, crop_size=int(config.model.crop_size),
+              batch_size=int(config.fitting.batch_size), settings=fitting_settings(config),
+              vposer_params=train_lib.load_vposer(tconfig),
+              num_workers=int(config.train.num_workers), progress=progress)
+        else:
+          if model is None:
+            model, _ = restore_model(tconfig, train_dir, mesh)
+          # Each process on its own devices (a local mesh): inference needs no collectives.
+          annotations, loader = annotate_lib.annotate(
+              model, body_model, samples, train_lib.make_step_spec(tconfig),
+              batch_size=_per_process(int(config.annotate.batch_size), 'annotate.batch_size'),
+              vposer_params=train_lib.load_vposer(tconfig),
+              num_workers=int(config.train.num_workers), progress=progress)
+        return annotations, [samples[i].ann_id for i in sorted(loader.skipped)]
+
+      # Every process writes its share as a shard (reused by a resumed run); process 0
+      # merges them once all are written.
+      merged = distributed.annotate_in_shards(annotate_share, output, made_from, len(samples))
       seconds = time.perf_counter() - t0
-      if jax.process_index() == 0:
+      if merged is not None:
+        annotations, skipped, _ = merged
         annotate_lib.write(annotations, workdir, config.annotate.output)
         if fmt in MOCAP_RELEASES and config.body_model.family in ('smpl', 'smplx'):
           paths, left_out = annotate_lib.write_mocap(
@@ -404,10 +476,14 @@ def run(config):
             logging.warning('annotate: %d annotations without camera or frame left out of '
                             'the world-frame files', left_out)
         export.write_json(record_path, {
-            'step': step, 'samples': len(annotations), 'skipped': len(loader.skipped),
-            'seconds': seconds, 'images_per_s': len(annotations) / max(seconds, 1e-9)})
-      summary['annotate_images_per_s'] = len(annotations) / max(seconds, 1e-9)
-      summary['annotated'] = len(annotations)
+            **made_from, 'samples': len(annotations), 'skipped': len(skipped),
+            'processes': jax.process_count(), 'seconds': seconds,
+            'images_per_s': len(annotations) / max(seconds, 1e-9)})
+        # The merged files and their record are written: the shards are redundant now.
+        for path in distributed.shard_files(output):
+          os.remove(path)
+        summary['annotate_images_per_s'] = len(annotations) / max(seconds, 1e-9)
+        summary['annotated'] = len(annotations)
     summary['pseudo_gt'] = output + '.json'
 
   if 'evaluate' in todo and jax.process_index() == 0:
