@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
@@ -63,7 +65,7 @@ def load_config(workdir, args):
   config.annotate.batch_size = args.batch_size
   config.train.num_steps = args.steps
   config.train.lr_boundaries = ()
-  config.train.log_every = args.steps
+  config.train.log_every = 1        # every step: `step_times` reads them back
   config.train.checkpoint_every = args.steps
   config.train.num_workers = args.workers
   return config
@@ -116,33 +118,38 @@ def run_point(spec):
   train_dir = os.path.join(spec['out'], 'train')
 
   model, _ = train_lib.train(tconfig, samples, train_dir, mesh=mesh, body_model=body_model)
-  train_rate = None
+  step_seconds = []
   if jax.process_index() == 0:
-    with open(os.path.join(train_dir, 'metrics.jsonl'), encoding='utf-8') as f:
-      train_rate = json.loads(f.readlines()[-1])['images_per_s']
+    step_seconds = step_times(os.path.join(train_dir, 'metrics.jsonl'), args.batch_size)
 
-  share = process_share(samples, jax.process_index(), jax.process_count())
   options = dict(step_spec=train_lib.make_step_spec(tconfig), batch_size=tconfig.batch_size,
-                 mesh=mesh, vposer_params=train_lib.load_vposer(tconfig),
-                 num_workers=args.workers, progress=False)
-  # One batch first: it compiles the step, which the timed pass then reuses.
-  annotate_lib.annotate(model, body_model, share[:tconfig.batch_size], **options)
-  start = time.perf_counter()
-  annotations, _ = annotate_lib.annotate(model, body_model, share, **options)
-  seconds = time.perf_counter() - start
-  # Every process annotates its own share at the same time: the job's rate is all images
-  # over the slowest process's time (process 0 reports what it saw; shares are equal).
-  annotate_rate = len(annotations) * jax.process_count() / max(seconds, 1e-9)
+                 vposer_params=train_lib.load_vposer(tconfig), num_workers=args.workers,
+                 progress=False)
+  # One batch first: it compiles the step, which the timed passes then reuse. Every process
+  # is given all the samples and annotates its own share of them.
+  warm_up = [samples[i] for i in range(tconfig.batch_size * jax.process_count())]
+  annotate_lib.annotate(model, body_model, warm_up, **options)
+  passes = []
+  for _ in range(args.annotate_passes):
+    start = time.perf_counter()
+    annotations, _ = annotate_lib.annotate(model, body_model, samples, **options)
+    passes.append(time.perf_counter() - start)
   return {'devices': jax.device_count(), 'processes': jax.process_count(),
-          'platform': jax.devices()[0].platform, 'train_images_per_s': train_rate,
-          'annotate_images_per_s': annotate_rate, 'annotated': len(annotations)}
+          'platform': jax.devices()[0].platform, 'step_seconds': step_seconds,
+          'annotated': len(annotations), 'annotate_seconds': min(passes)}
 
 
-def process_share(samples, index, count):
-  """The contiguous 1/count of `samples` that process `index` annotates (a list)."""
-  n = len(samples)
-  lo, hi = n * index // count, n * (index + 1) // count
-  return [samples[i] for i in range(lo, hi)]
+def step_times(metrics_path, global_batch):
+  """Seconds of each train step after the first, from a metrics.jsonl logged every step.
+
+  `train.train` logs images/s since the end of step 1, so step k (k >= 2) ended
+  (k - 1) * global_batch / rate_k seconds after it; successive differences are the steps.
+  """
+  with open(metrics_path, encoding='utf-8') as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  ends = [(r['step'] - 1) * global_batch / r['images_per_s'] for r in rows
+          if r['step'] >= 2 and r['images_per_s'] > 0]
+  return list(np.diff([0.0] + ends))
 
 
 def _worker_env(args, visible):
@@ -174,13 +181,23 @@ def launch(args, workdir, devices, processes):
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
   outputs = [p.communicate(timeout=args.timeout) for p in procs]
   seconds = time.perf_counter() - start
+  results = []
   for p, (stdout, stderr) in zip(procs, outputs):
     if p.returncode != 0:
       raise RuntimeError(f'point {processes} process(es) x {devices // processes} devices '
                          f'failed (exit {p.returncode}):\n{stderr[-3000:]}{stdout[-1000:]}')
-  lines = [line for line in outputs[0][0].splitlines() if line.startswith(RESULT_PREFIX)]
-  result = json.loads(lines[-1][len(RESULT_PREFIX):])
-  return {**result, 'seconds': seconds, 'load': os.getloadavg()[0]}
+    lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    results.append(json.loads(lines[-1][len(RESULT_PREFIX):]))
+  steps = results[0]['step_seconds']   # process 0 logs the steps of the whole job
+  return {'devices': results[0]['devices'], 'processes': processes,
+          'platform': results[0]['platform'],
+          # The median step: the job's pace with bursts of load from other jobs left out.
+          'train_images_per_s': args.batch_size / float(np.median(steps)),
+          'train_mean_images_per_s': args.batch_size * len(steps) / float(np.sum(steps)),
+          # Processes annotate their shares side by side: all images over the slowest.
+          'annotate_images_per_s': sum(r['annotated'] for r in results)
+                                   / max(r['annotate_seconds'] for r in results),
+          'seconds': seconds, 'load': os.getloadavg()[0]}
 
 
 def _free_port():
@@ -228,19 +245,21 @@ def machine():
 def table(rows, pipeline_rates):
   """Markdown rows: one per point, speed-up and efficiency against the first point."""
   base = rows[0]
-  lines = ['| processes x devices | train (images/s) | speed-up | efficiency | '
-           'annotate (images/s) | speed-up | efficiency | load (1 min) |',
-           '|---|---:|---:|---:|---:|---:|---:|---:|']
+  lines = ['| processes x devices | train, median step (images/s) | speed-up | efficiency | '
+           'train, mean (images/s) | annotate (images/s) | speed-up | efficiency | '
+           'highest load (1 min) |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
   for r in rows:
     n = r['devices'] / base['devices']
-    cells = []
+    cells = [f'{r["processes"]} x {r["devices"] // r["processes"]}']
     for key in ('train_images_per_s', 'annotate_images_per_s'):
       speedup = r[key] / base[key]
       cells += [f'{r[key]:.1f}', f'{speedup:.2f}x', f'{speedup / n:.0%}']
-    lines.append(f'| {r["processes"]} x {r["devices"] // r["processes"]} | '
-                 + ' | '.join(cells) + f' | {r["load"]:.1f} |')
+      if key == 'train_images_per_s':
+        cells.append(f'{r["train_mean_images_per_s"]:.1f}')
+    lines.append('| ' + ' | '.join(cells) + f' | {r["load"]:.1f} |')
   train, annotate = pipeline_rates
-  lines.append(f'| input pipeline alone (no model) | {train:.0f} | | | {annotate:.0f} | | | |')
+  lines.append(f'| input pipeline alone (no model) | {train:.0f} | | | | {annotate:.0f} | | | |')
   return lines
 
 
@@ -257,6 +276,8 @@ def main():
   parser.add_argument('--depth', type=int, default=18, help='ResNet depth')
   parser.add_argument('--crop_size', type=int, default=64)
   parser.add_argument('--workers', type=int, default=2, help='decode/warp threads per process')
+  parser.add_argument('--rounds', type=int, default=2, help='turns of every point')
+  parser.add_argument('--annotate_passes', type=int, default=2, help='timed passes, best kept')
   parser.add_argument('--pipeline_epochs', type=int, default=3)
   parser.add_argument('--timeout', type=int, default=1800, help='seconds per point')
   parser.add_argument('--workdir', help='work directory (default: a temporary one)')
@@ -284,14 +305,22 @@ def main():
                     time_pipeline(samples, flip_pairs, args, False))
   print(f'input pipeline alone: train {pipeline_rates[0]:.0f} images/s, annotate '
         f'{pipeline_rates[1]:.0f} images/s', flush=True)
-  rows = []
-  for d, p in points:
-    result = launch(args, workdir, d, p)
-    rows.append(result)
-    print(f'{p} process(es) x {d // p} {result["platform"]} device(s): train '
-          f'{result["train_images_per_s"]:.1f} images/s, annotate '
-          f'{result["annotate_images_per_s"]:.1f} images/s ({result["seconds"]:.0f} s, load '
-          f'{result["load"]:.1f})', flush=True)
+  # Points take turns, round after round; each keeps its best round (least disturbed by
+  # other jobs on the machine).
+  best = {}
+  for round_ in range(args.rounds):
+    for d, p in points:
+      result = launch(args, workdir, d, p)
+      print(f'round {round_ + 1}: {p} process(es) x {d // p} {result["platform"]} device(s): '
+            f'train {result["train_images_per_s"]:.1f} images/s (median step; mean '
+            f'{result["train_mean_images_per_s"]:.1f}), annotate '
+            f'{result["annotate_images_per_s"]:.1f} images/s ({result["seconds"]:.0f} s, load '
+            f'{result["load"]:.1f})', flush=True)
+      kept = best.setdefault((d, p), result)
+      for key in ('train_images_per_s', 'train_mean_images_per_s', 'annotate_images_per_s'):
+        kept[key] = max(kept[key], result[key])
+      kept['load'] = max(kept['load'], result['load'])
+  rows = [best[point] for point in points]
   lines = table(rows, pipeline_rates)
   print('\n'.join(lines))
   if not args.workdir:
@@ -305,8 +334,11 @@ def main():
         f'Machine: {machine()}; {rows[0]["platform"]} devices. Job: configs/synthetic_body.py '
         f'(ResNet-{args.depth}, {args.crop_size} px, MoCap mode), {args.num_images} synthetic '
         f'images, global batch {args.batch_size} at every point, {args.steps} train steps, '
-        f'{args.workers} decode threads per process. Efficiency = speed-up / (devices / '
-        f'{rows[0]["devices"]}).', '']
+        f'{args.workers} decode threads per process; best of {args.rounds} rounds (points take '
+        'turns). Train images/s of the median step (after compilation) and of all steps; '
+        'annotate: all images over the slowest process, best of '
+        f'{args.annotate_passes} passes after a compiling one. Efficiency = speed-up / '
+        f'(devices / {rows[0]["devices"]}).', '']
     with open(args.write, 'a', encoding='utf-8') as f:
       f.write('\n'.join(header + lines) + '\n')
 
