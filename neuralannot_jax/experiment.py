@@ -37,6 +37,7 @@ from neuralannot_jax import distributed
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import mocap
+from neuralannot_jax.data import views
 from neuralannot_jax.fitting import annotator as fitting_annotator
 
 STAGES = ('train', 'annotate', 'evaluate', 'report')
@@ -79,6 +80,10 @@ def default_config():
   # GT in the released pseudo-GT layout, for the evaluate stage; empty: the GT parameters the
   # reader attached to the samples (3DPW, FreiHAND, fits shipped with Human3.6M), if any.
   c.dataset.gt_file = ''
+  # Gaussian noise added to the GT joints the annotators see (std per coordinate: 2D in
+  # pixels, 3D in mm), seeded: real annotation noise simulated on a synthetic set, for
+  # comparing annotators (tools/compare_annotators.py). The evaluation GT stays clean.
+  c.dataset.joint_noise = ml_collections.ConfigDict({'px': 0.0, 'mm': 0.0})
   # format = 'synthetic': what to render (`data.synthetic.writers.make_dataset`).
   c.dataset.synthetic = ml_collections.ConfigDict()
   c.dataset.synthetic.kind = 'h36m'
@@ -138,6 +143,34 @@ def default_config():
   c.fitting.sigma_px = 100.0
   c.fitting.try_flip = True
   return c
+
+
+def load_config(path, overrides=None):
+  """`get_config()` of a config file (configs/*.py) with `overrides` applied.
+
+  Args:
+    path: the config file.
+    overrides: {'dotted.field': value}, like --config.dotted.field=value on the command line.
+  """
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'config file {path}: no such file')
+  spec = importlib.util.spec_from_file_location(
+      '_config_' + os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, 'get_config'):
+    raise ValueError(f'config file {path}: defines no get_config()')
+  config = module.get_config()
+  for key, value in (overrides or {}).items():
+    *parents, name = key.split('.')
+    node = config
+    for parent in parents:
+      node = node[parent]
+    if name not in node:
+      raise KeyError(f'config file {path}: no field {key!r} to override')
+    node[name] = value
+  return config
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -260,28 +293,6 @@ def _synthetic_face_gt(path):
           for k, e in gt.items()}
 
 
-class _Prefix:
-  """The first n items of a sequence (lazy)."""
-
-  def __init__(self, items, n):
-    self._items, self._n = items, min(n, len(items))
-
-  def __len__(self):
-    return self._n
-
-  def __getitem__(self, index):
-    if not 0 <= index < self._n:
-      raise IndexError(index)
-    return self._items[index]
-
-  def __iter__(self):
-    return (self._items[i] for i in range(self._n))
-
-  def extras(self):
-    ids = {self._items[i].ann_id for i in range(self._n)}
-    return {k: v for k, v in self._items.extras().items() if k in ids}
-
-
 def load_samples(config, body_model_path):
   """The configured dataset: (samples, a lazy sequence; GT file or ''; reader format)."""
   from neuralannot_jax.data import builders  # pylint: disable=import-outside-toplevel
@@ -298,7 +309,11 @@ def load_samples(config, body_model_path):
   data_dir = _path(config.dataset.data_dir) or os.path.join(_path(config.workdir), 'tfds')
   source = builders.open_source(builders.make_config(fmt, **options), data_dir, root)
   if config.dataset.max_samples:
-    source = _Prefix(source, int(config.dataset.max_samples))
+    source = views.Prefix(source, int(config.dataset.max_samples))
+  noise = config.dataset.joint_noise
+  if noise.px or noise.mm:
+    source = views.NoisyJoints(source, px=float(noise.px), mm=float(noise.mm),
+                               seed=int(config.seed))
   if len(source) == 0:
     raise ValueError(f'{fmt} at {root}: the reader found no usable samples')
   return source, gt_file, fmt
@@ -540,6 +555,6 @@ def _last_rate(metrics_path):
   return json.loads(lines[-1]).get('images_per_s') if lines else None
 
 
-__all__ = ['STAGES', 'default_config', 'stages', 'prepare_body_model', 'load_body_model',
-           'prepare_synthetic', 'load_samples', 'train_config', 'vposer_path',
+__all__ = ['STAGES', 'default_config', 'load_config', 'stages', 'prepare_body_model',
+           'load_body_model', 'prepare_synthetic', 'load_samples', 'train_config', 'vposer_path',
            'restore_model', 'run']
