@@ -3,7 +3,6 @@
 One run goes through the command line in a subprocess, as a user runs it; the others call
 `experiment.run` in this process (same code below `main`), so they share compiled steps."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -35,19 +34,8 @@ def _main(workdir, **overrides):
 
 def _config(workdir, **overrides):
   """configs/synthetic_body.py with TINY and `overrides` ({'a.b': value}) applied."""
-  path = os.path.join(REPO, 'configs', 'synthetic_body.py')
-  spec = importlib.util.spec_from_file_location('synthetic_body', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  config.workdir = workdir
-  for key, value in {**TINY, **overrides}.items():
-    node, *rest = key.split('.')[::-1]
-    target = config
-    for name in reversed(rest):
-      target = target[name]
-    target[node] = value
-  return config
+  return experiment.load_config(os.path.join(REPO, 'configs', 'synthetic_body.py'),
+                                {**TINY, 'workdir': workdir, **overrides})
 
 
 def _run(workdir, **overrides):

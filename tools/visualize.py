@@ -16,7 +16,6 @@ its samples give each annotation's image and GT joints, found by annotation id. 
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -67,21 +66,6 @@ def parse_args(argv=None):
   return parser.parse_args(argv)
 
 
-def load_config(path, workdir=None):
-  """get_config() of a config file, with workdir overridden when given."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'config file {path}: no such file')
-  spec = importlib.util.spec_from_file_location('_visualize_config', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not hasattr(module, 'get_config'):
-    raise ValueError(f'config file {path}: defines no get_config()')
-  config = module.get_config()
-  if workdir:
-    config.workdir = workdir
-  return config
-
-
 def read_entries(path):
   """{str key: entry} of a released COCO-style file, null entries dropped."""
   from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
@@ -116,7 +100,11 @@ def main(argv=None):
   try:
     entries = read_entries(args.pred)
     keys = choose_ids(entries, args.ids, args.max, args.pred)
-    config = load_config(args.config, args.workdir) if args.config else None
+    config = None
+    if args.config:
+      from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+      config = experiment.load_config(args.config,
+                                      {'workdir': args.workdir} if args.workdir else None)
     family = args.family or (config.body_model.family if config else None)
     if family is None:
       raise ValueError('--family is needed without --config')
@@ -124,7 +112,6 @@ def main(argv=None):
     model_path = args.model_path
     samples = None
     if config is not None:
-      from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
       if model_path is None:
         model_path = experiment.prepare_body_model(config)
       samples, _, _ = experiment.load_samples(config, model_path)
