@@ -11,6 +11,7 @@ Examples:
   python -m neuralannot_jax.main --config=configs/coco_body.py \\
       --config.dataset.root=~/data/coco --config.body_model.path=~/models --workdir=runs/coco
   python -m neuralannot_jax.main --config=configs/h36m_body.py --config.stages=annotate,evaluate
+  python -m neuralannot_jax.main --config=configs/synthetic_wholebody.py   # body+hands+face
 
 Override any config value with --config.<field>=<value> (e.g. --config.train.num_steps=500,
 --config.model.depth=18); `configs/*.py` list the fields with what each means.
@@ -27,6 +28,7 @@ import jax
 from ml_collections import config_flags
 
 from neuralannot_jax import experiment
+from neuralannot_jax import wholebody_run
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config: a configs/*.py file; override fields with '
@@ -79,6 +81,13 @@ def main(argv):
   if _WORKDIR.value:
     with config.unlocked():
       config.workdir = _WORKDIR.value
+  if wholebody_run.is_wholebody(config):
+    # Body, hand and face experiments, then their merge into SMPL-X (`wholebody_run`).
+    summary = wholebody_run.run(config)
+    if jax.process_index() == 0:
+      print(wholebody_run.format_summary(summary))
+      wholebody_run.write_summary(summary)
+    return
   summary = experiment.run(config)
   if jax.process_index() == 0:
     print(format_summary(summary))

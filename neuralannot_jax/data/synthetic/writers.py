@@ -21,6 +21,8 @@ writes (each kind has `num_images` images; all ids are ints starting at 1):
                                                and gt_mano.json (see `hands`)
   <out>/face/...                               FLAME heads, COCO-WholeBody face annotations
                                                and gt_flame.json (see `faces`)
+  <out>/wholebody/...                          SMPL-X people, COCO-WholeBody annotations
+                                               and gt_smplx.json (see `wholebody`)
 
 GT entries use the released NeuralAnnot layout, in *camera* space of the annotation's
 image: {"smpl_param": {"pose": 72, "shape": 10, "trans": 3}, "cam_param": {"focal": 2,
@@ -41,11 +43,13 @@ from neuralannot_jax.data.synthetic import hands
 from neuralannot_jax.data.synthetic import poses
 from neuralannot_jax.data.synthetic import render as render_mod
 from neuralannot_jax.data.synthetic import scenes
+from neuralannot_jax.data.synthetic import wholebody
 
-KINDS = ('coco', 'h36m', 'freihand', 'face')
+KINDS = ('coco', 'h36m', 'freihand', 'face', 'wholebody')
 DEFAULT_KINDS = ('coco', 'h36m')
 # The body-model family each kind renders.
-FAMILIES = {'coco': 'smpl', 'h36m': 'smpl', 'freihand': 'mano', 'face': 'flame'}
+FAMILIES = {'coco': 'smpl', 'h36m': 'smpl', 'freihand': 'mano', 'face': 'flame',
+            'wholebody': 'smplx'}
 H36M_SUBJECTS = (1, 5, 6, 7, 8, 9, 11)
 H36M_ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Posing',
                 'Purchases', 'Sitting', 'SittingDown', 'Smoking', 'Photo', 'Waiting',
@@ -283,6 +287,8 @@ def _meta(seed, size, counts):
     meta['freihand_joint_set'] = 'HAND_21'
   if 'face' in counts:
     meta['face_joint_set'] = 'FACE_68'
+  if 'wholebody' in counts:
+    meta['wholebody_joint_set'] = 'COCO_WHOLEBODY_133'
   return meta
 
 
@@ -295,13 +301,13 @@ def make_dataset(out_dir, body_model_dir, num_images=1000, size=128, seed=0,
     out_dir: output folder (created); see the module docstring for the layout.
     body_model_dir: model root holding the families the kinds need (`FAMILIES`):
       `smpl/SMPL_NEUTRAL.pkl`, `mano/MANO_RIGHT.pkl`, `flame/FLAME_NEUTRAL.pkl` (or
-      generic_model.pkl) with its landmark embeddings; the stand-ins from
-      `body_models.synthetic.write_model`, or the official files.
+      generic_model.pkl) with its landmark embeddings, `smplx/SMPLX_NEUTRAL.npz`; the
+      stand-ins from `body_models.synthetic.write_model`, or the official files.
     num_images: images per kind (Human3.6M: 4 views per frame; the last frame may have
       fewer views so that the count is exact).
     size: image side in pixels (square images).
     seed: everything (images, json bytes) is a function of the seed and the arguments.
-    kinds: any of `KINDS`: 'coco', 'h36m', 'freihand', 'face'.
+    kinds: any of `KINDS`: 'coco', 'h36m', 'freihand', 'face', 'wholebody'.
     save_vertices: also write camera-space GT vertices (large: 83 KB per person).
     batch_size: samples per forward pass; for speed only (the tests check that it
       changes no output byte on CPU).
@@ -317,7 +323,8 @@ def make_dataset(out_dir, body_model_dir, num_images=1000, size=128, seed=0,
   opts = {'size': int(size), 'quality': jpeg_quality, 'save_vertices': save_vertices,
           'batch_size': batch_size}
   body_writers = {'coco': write_coco, 'h36m': write_h36m}
-  part_writers = {'freihand': hands.write_freihand, 'face': faces.write_face}
+  part_writers = {'freihand': hands.write_freihand, 'face': faces.write_face,
+                  'wholebody': wholebody.write_wholebody}
   bar = _NoProgress()
   if progress:
     from tqdm import tqdm  # pylint: disable=import-outside-toplevel
