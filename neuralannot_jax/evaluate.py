@@ -511,11 +511,18 @@ def gt_from_samples(samples, family=None):
   for s in samples:
     if s.gt_params is None or (family is not None and s.gt_family != family):
       continue
-    key = s.ann_id
-    if s.part == 'hand' and not str(key).endswith(('_left', '_right')):
-      key = f'{key}_{s.hand_side or "right"}'
-    out[key] = dict(s.gt_params)
+    out[sample_key(s)] = dict(s.gt_params)
   return out
+
+
+def sample_key(sample):
+  """The id of a sample's entry in what `load_entries` reads: its ann_id, for hands
+  '{id}_left' / '{id}_right' (COCO-WholeBody hand ids already end so; hand-only sets such
+  as FreiHAND get the suffix of their side)."""
+  key = sample.ann_id
+  if sample.part == 'hand' and not str(key).endswith(('_left', '_right')):
+    key = f'{key}_{sample.hand_side or "right"}'
+  return key
 
 
 def _check_family(family):
@@ -725,7 +732,7 @@ def main(argv=None):
 __all__ = ['MM_PER_M', 'HAND_AUC_THRESHOLDS_MM', 'EvaluationError', 'procrustes_transform',
            'procrustes_align', 'root_align', 'point_errors', 'mpjpe', 'pa_error', 'pck',
            'auc', 'auc_of_curve', 'evaluate_params', 'load_entries', 'hand_side',
-           'gt_from_samples', 'load_models', 'evaluate_entries', 'evaluate_files',
+           'gt_from_samples', 'sample_key', 'load_models', 'evaluate_entries', 'evaluate_files',
            'format_table', 'main']
 
 

@@ -123,6 +123,13 @@ def default_config():
   c.train.max_to_keep = 2
   c.train.log_every = 20
   c.train.num_workers = 4
+  # Two-stage training (the paper's Table 7): a released-layout pseudo-GT file of this
+  # dataset (stage one: ours or --config.annotator=smplify) whose parameters supervise the
+  # network with an L1 on rotations and shape, beside the joint terms. Empty: off.
+  c.train.two_stage = ml_collections.ConfigDict()
+  c.train.two_stage.init = ''
+  c.train.two_stage.rot_weight = 0.1
+  c.train.two_stage.betas_weight = 0.01
 
   c.annotate = ml_collections.ConfigDict()
   c.annotate.batch_size = 64
@@ -335,6 +342,9 @@ def train_config(config, joint_set):
       augment=bool(t.augment), compute_dtype=m.compute_dtype,
       checkpoint_every=int(t.checkpoint_every), max_to_keep=int(t.max_to_keep),
       log_every=int(t.log_every), num_workers=int(t.num_workers),
+      initial_pseudo_gt=_path(t.two_stage.init) or None,
+      param_weights={'param_rot': float(t.two_stage.rot_weight),
+                     'param_betas': float(t.two_stage.betas_weight)},
       progress=bool(config.progress) and jax.process_index() == 0)
 
 

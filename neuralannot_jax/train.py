@@ -42,6 +42,7 @@ from body_models import vposer as vposer_lib
 from neuralannot_jax import decode
 from neuralannot_jax import losses
 from neuralannot_jax import metrics_log
+from neuralannot_jax import two_stage
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.models import annotator as annotator_lib
@@ -74,6 +75,9 @@ class TrainConfig:
     seed: parameter init, shuffling and augmentation.
     augment: random scale / rotation / colour / flip in training.
     weights: loss weights {term: weight}; None = losses.DEFAULT_WEIGHTS[mode].
+    initial_pseudo_gt: two-stage training (`two_stage`): a released-layout pseudo-GT file
+      of the training samples whose parameters supervise the network too; None: off.
+    param_weights: {'param_rot', 'param_betas'} for it; None = two_stage.DEFAULT_WEIGHTS.
     compute_dtype: 'float32' or 'bfloat16' (parameters stay float32).
     checkpoint_every: save every this many steps (and always at the end); 0 = only at the end.
     max_to_keep: checkpoints kept on disk.
@@ -101,6 +105,8 @@ class TrainConfig:
   seed: int = 0
   augment: bool = True
   weights: Optional[dict] = None
+  initial_pseudo_gt: Optional[str] = None
+  param_weights: Optional[dict] = None
   compute_dtype: str = 'float32'
   checkpoint_every: int = 1000
   max_to_keep: int = 2
@@ -205,12 +211,14 @@ class StepSpec:
   spec: the HeadSpec; mapping: joint_sets.JointMapping of the model to the dataset's set
   (compared by identity, so `make_step_spec` reuses one per family / set / side);
   root: the set's root index for root-relative 3D (0 when the set names none);
-  weights: loss weights as sorted (term, weight) pairs, or None (the mode's defaults).
+  weights: loss weights as sorted (term, weight) pairs, or None (the mode's defaults);
+  param_weights: the same for the two-stage parameter terms (used when a batch has targets).
   """
   spec: decode.HeadSpec
   mapping: joint_sets.JointMapping
   root: int = 0
   weights: Optional[tuple] = None
+  param_weights: Optional[tuple] = None
 
 
 @functools.lru_cache(maxsize=None)
@@ -231,8 +239,10 @@ def make_step_spec(config) -> StepSpec:
                                              side=config.hand_side,
                                              num_landmarks=int(config.num_landmarks))
   weights = None if config.weights is None else tuple(sorted(dict(config.weights).items()))
+  param_weights = (None if config.param_weights is None
+                   else tuple(sorted(dict(config.param_weights).items())))
   return StepSpec(head_spec(config), mapping, 0 if jset.root is None else int(jset.root),
-                  weights)
+                  weights, param_weights)
 
 
 def network_inputs(model, batch, root):
@@ -267,10 +277,16 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None):
   transl = params.pop('transl')  # the loss adds it itself (3D terms are camera-free)
   out = body_models.forward_rotmats(body_model, **params)
   joints = mapping.apply(out.joints, out.vertices)  # (B, T, 3)
-  return losses.neuralannot_loss(
+  total, terms = losses.neuralannot_loss(
       joints, batch, transl, spec.mode,
       None if step_spec.weights is None else dict(step_spec.weights), params=parts,
       root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal)
+  if 'target_pose' in batch:  # two-stage: the initial pseudo-GTs supervise the parameters
+    extra = two_stage.loss(params['rotmats'], params['betas'], batch, spec.family,
+                           None if step_spec.param_weights is None
+                           else dict(step_spec.param_weights), row=batch.get('mask'))
+    total, terms = total + sum(extra.values()), {**terms, **extra}
+  return total, terms
 
 
 @functools.partial(nnx.jit, static_argnames=('step_spec',))
@@ -389,6 +405,11 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
   if body_model is None:
     body_model = body_models.load(config.model_path, config.family)
   config = dataclasses.replace(config, num_landmarks=body_model.num_landmarks)
+  targets = None
+  if config.initial_pseudo_gt:
+    targets = two_stage.Targets(config.initial_pseudo_gt, body_model, samples)
+    logging.info('train: two-stage, %d of %d samples supervised by %s', len(targets),
+                 len(samples), config.initial_pseudo_gt)
   body_model = jax.device_put(body_model, NamedSharding(mesh, P()))
   step_spec = make_step_spec(config)
   vposer_params = load_vposer(config)
@@ -415,8 +436,11 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
     # images/s counts from the end of the first step of this run, so compilation is left out.
     seen, start, rate = 0, None, 0.0
     while step < config.num_steps:
-      batch, _ = next(batches)
-      metrics = train_step(model, optimizer, body_model, pipeline.shard(step_batch(batch), mesh),
+      batch, ann_ids = next(batches)
+      arrays = step_batch(batch)
+      if targets is not None:
+        arrays.update(targets.arrays(ann_ids, batch))
+      metrics = train_step(model, optimizer, body_model, pipeline.shard(arrays, mesh),
                            vposer_params, step_spec=step_spec)
       step += 1
       # float() of the loss waits for the step: the NaN guard, and on XLA:CPU with several

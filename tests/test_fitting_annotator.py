@@ -40,6 +40,16 @@ def test_mocap_fits_recover_the_synthetic_gt_and_are_kept_on_rerun(tmp_path):
                                                'stages': 'annotate'}))
   assert changed['annotated'] == 8     # other settings: fitted again
 
+  # Two-stage (the paper's Table 7): the network trained with these fits as parameter
+  # targets; its log carries the parameter terms beside the joint terms.
+  # Same work directory (the fits trained nothing there), so the rendered set is reused.
+  experiment.run(_config(workdir, **{'stages': 'train', 'train.two_stage.init': os.path.join(
+      workdir, 'pseudo_gt.json')}))
+  with open(os.path.join(workdir, 'train', 'metrics.jsonl')) as f:
+    logged = [json.loads(line) for line in f]
+  assert all(0 < r['param_rot'] < 1 and r['param_betas'] >= 0 and 'joints_3d' in r
+             for r in logged), logged
+
 
 def _project(points, focal, princpt):
   return points[..., :2] / points[..., 2:] * focal + princpt
