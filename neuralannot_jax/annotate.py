@@ -32,6 +32,7 @@ import body_models
 from body_models import rotations
 from neuralannot_jax import camera
 from neuralannot_jax import decode
+from neuralannot_jax import distributed
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import pipeline
@@ -159,25 +160,37 @@ def _finish(spec, step_spec, out, batch, samples):
 
 def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
              vposer_params=None, num_workers=4, progress=True):
-  """Run the annotator over `samples` in order.
+  """Run the annotator over this process's share of `samples`, in order.
+
+  Inference needs no collectives, so each process runs on its own devices over its own
+  contiguous share (`distributed.share`; all the samples on one process), and processes
+  need not keep in step; `distributed.annotate_in_shards` merges the shares.
 
   Args:
-    model: the trained Annotator (switched to eval mode here).
+    model: the trained Annotator, replicated (on the global mesh or this process's); it is
+      left as it is: a copy in eval mode runs on `mesh`.
     body_model: body_models.BodyModel of `step_spec.spec.family`.
-    samples: `Sample`s of the joint set the model was trained on (list or sequence).
+    samples: all the `Sample`s of the joint set the model was trained on (list or sequence).
     step_spec: train.StepSpec of the training run (`train.make_step_spec(config)`).
     batch_size: per-process batch, a multiple of the local device count; the last
       batch is padded (padding rows are dropped).
-    mesh: the data mesh (default `train.make_mesh()`).
+    mesh: a mesh over this process's devices, axis 'data' (default
+      `distributed.local_mesh()`).
     vposer_params: VPoser weights when the head predicts a latent.
     num_workers: decode threads of the Loader.
     progress: show a tqdm bar.
   Returns:
-    (annotations {ann_id: Annotation} in sample order, loader): the loader's `skipped`
-    lists the samples whose image could not be read.
+    (annotations {ann_id: Annotation} of the share in sample order, loader): the loader's
+    `skipped` lists the samples whose image could not be read.
   """
   spec = step_spec.spec
-  mesh = train_lib.make_mesh() if mesh is None else mesh
+  mesh = distributed.local_mesh() if mesh is None else mesh
+  foreign = [d for d in mesh.devices.flat if d.process_index != jax.process_index()]
+  if foreign:
+    raise ValueError(f'annotate: the mesh holds devices of other processes ({foreign[:2]}, '
+                     '...); give a mesh of this process\'s devices (distributed.local_mesh())')
+  graphdef, state = nnx.split(model)
+  model = nnx.merge(graphdef, distributed.local_copy(state, mesh))
   model.eval()
   loader = pipeline.Loader(samples, batch_size, train=False,
                            out_size=_crop_side(spec.crop_size), num_workers=num_workers,
@@ -185,7 +198,7 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
   bar = None
   if progress:
     from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-    bar = tqdm(total=len(loader.samples), unit='img', desc='annotate')
+    bar = tqdm(total=len(loader.order(0)), unit='img', desc='annotate')
   annotations = {}
   try:
     for batch, ann_ids in loader:

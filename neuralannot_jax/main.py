@@ -15,6 +15,10 @@ Examples:
 
 Override any config value with --config.<field>=<value> (e.g. --config.train.num_steps=500,
 --config.model.depth=18); `configs/*.py` list the fields with what each means.
+
+Several hosts: start the same command once per host (SLURM, mpirun and TPU slices on GKE
+are detected; elsewhere give --coordinator_address, --num_processes and --process_id); see
+`neuralannot_jax/distributed.py` for the commands. Batch sizes in the config are global.
 """
 
 import json
@@ -27,6 +31,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from neuralannot_jax import distributed
 from neuralannot_jax import experiment
 from neuralannot_jax import wholebody_run
 
@@ -36,6 +41,16 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Work directory (checkpoints, pseudo-GTs, reports); overrides '
     'config.workdir.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'Multi-process runs: host:port of process 0, where the '
+    'coordinator listens (any free port, the same on every process), e.g. 10.0.0.1:1234. '
+    'Not needed under SLURM, mpirun or on a TPU slice, which jax detects.')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'Multi-process runs: the number of processes (one per host, or '
+    'per GPU); the same on every process.', lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'Multi-process runs: this process\'s id, 0 .. num_processes - 1 '
+    '(0 runs the coordinator, logs and writes the reports).', lower_bound=0)
 flags.mark_flags_as_required(['config'])
 
 
@@ -77,6 +92,8 @@ def main(argv):
   logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  # Before anything touches a device: the other processes of a multi-process run join here.
+  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   config = _CONFIG.value
   if _WORKDIR.value:
     with config.unlocked():

@@ -5,8 +5,9 @@ affine conventions. Here: ImageNet normalisation, stacking crops into batches, t
 (threaded decode + warp, shuffling, padding for annotation, skipping unreadable images) and
 `shard`, which places a host's batch on the mesh with NamedSharding(mesh, P('data')).
 
-Batches are per process: in a multi-host run give each process its own slice of the samples
-(e.g. samples[jax.process_index()::jax.process_count()]) and the same batch size; `shard`
+Batches are per process: in a multi-process run every process gives the Loader all the
+samples and the per-process batch size, and the Loader reads only this process's share (its
+rows of each global training batch; its contiguous part of the set for annotation); `shard`
 assembles the global array. Processes must agree on the number of steps.
 """
 
@@ -20,6 +21,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
+from neuralannot_jax import distributed
 from neuralannot_jax.data import crop as crop_lib
 # The pipeline's public API includes the crop entry points.
 from neuralannot_jax.data.crop import Augment  # pylint: disable=unused-import
@@ -92,9 +94,13 @@ class Loader:
 
   Training (`train=True`): each epoch is a fresh permutation drawn from (seed, epoch), each
   sample's augmentation from (seed, epoch, index), so a run is reproducible whatever the
-  threads do; the last partial batch is dropped (fixed shapes for BatchNorm).
+  threads do; the last partial global batch is dropped (fixed shapes for BatchNorm). With
+  P processes the global batch is P * batch_size: every process draws the same permutation
+  and process p loads rows [p * batch_size, (p + 1) * batch_size) of each global batch, so
+  the global batches are those of one process with the global batch size.
   Annotation (`train=False`): samples in order, no augmentation, and the last partial batch
-  is padded to the batch size (`mask` False on the padding).
+  is padded to the batch size (`mask` False on the padding). With P processes, process p
+  reads only its contiguous share `distributed.share(N, p, P)` of the samples.
 
   Unreadable images are logged once, skipped and counted (`skipped`: index -> path,
   `num_skipped`); the batch fills up from the next samples. Iterating yields
@@ -104,7 +110,7 @@ class Loader:
 
   def __init__(self, samples, batch_size, *, train, out_size=256, scale=1.25,
                augment: Optional[Augment] = None, flip_pairs=None, seed=0, num_workers=4,
-               num_devices=None, prefetch_batches=2):
+               num_devices=None, prefetch_batches=2, process_index=None, process_count=None):
     """Args:
       samples: `Sample`s, all of one joint set: a list or any sequence (len and [i]),
         such as `builders.open_source`, which decodes each record when it is read.
@@ -117,6 +123,8 @@ class Loader:
       num_workers: decode/warp threads (OpenCV releases the GIL); 0 works inline.
       num_devices: devices this process feeds (default jax.local_device_count()).
       prefetch_batches: batches of work kept in flight ahead of the consumer.
+      process_index, process_count: this process and the number of processes (default
+        jax.process_index(), jax.process_count()); they pick the share read here.
     """
     num_devices = jax.local_device_count() if num_devices is None else num_devices
     if batch_size <= 0 or batch_size % num_devices:
@@ -135,20 +143,37 @@ class Loader:
     self.seed = seed
     self.num_workers = num_workers
     self.prefetch_batches = prefetch_batches
+    self.process_index = jax.process_index() if process_index is None else process_index
+    self.process_count = jax.process_count() if process_count is None else process_count
+    if not 0 <= self.process_index < self.process_count:
+      raise ValueError(f'process_index {self.process_index} is not in 0 .. '
+                       f'{self.process_count - 1}')
     self.skipped = {}
     self.num_skipped = 0
     self._next_epoch = 0
 
   def __len__(self):
     """Batches per epoch when every image reads (skips can make it fewer)."""
-    n = len(self.samples)
-    return n // self.batch_size if self.train else -(-n // self.batch_size)
+    if self.train:
+      return len(self.samples) // (self.batch_size * self.process_count)
+    return -(-len(self.order(0)) // self.batch_size)
 
   def order(self, epoch):
-    """(N,) int sample indices of `epoch`: a seeded permutation in training, else in order."""
+    """(M,) int sample indices this process reads in `epoch`, in reading order.
+
+    Training: a seeded permutation of all N samples, cut into global batches of
+    batch_size * process_count (the remainder dropped), of which this process keeps its
+    rows; M = (N // global batch) * batch_size. Annotation: this process's contiguous share.
+    """
+    n = len(self.samples)
     if not self.train:
-      return np.arange(len(self.samples))
-    return np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))
+      return np.arange(*distributed.share(n, self.process_index, self.process_count))
+    permutation = np.random.default_rng([self.seed, epoch]).permutation(n)
+    per_epoch = n // (self.batch_size * self.process_count)
+    # (batches, processes, rows): process p's rows of global batch b are [b, p].
+    rows = permutation[:per_epoch * self.batch_size * self.process_count].reshape(
+        per_epoch, self.process_count, self.batch_size)
+    return rows[:, self.process_index].reshape(-1)
 
   def load(self, index, epoch=0):
     """`to_crop` dict of sample `index`, or None when its image cannot be read."""
