@@ -276,11 +276,20 @@ def prepare_synthetic(config, body_model_path):
                      f'--config.body_model.family={family}')
   out = os.path.join(_path(config.workdir), 'data')
   root = os.path.join(out, syn.kind)
-  if not os.path.exists(os.path.join(root, '.complete')):
+  rendered = {'num_images': int(syn.num_images), 'size': int(syn.size), 'seed': int(config.seed)}
+  marker = os.path.join(root, '.complete')
+  if not os.path.exists(marker):
     writers.make_dataset(out, body_model_path, num_images=int(syn.num_images),
                          size=int(syn.size), seed=int(config.seed), kinds=(syn.kind,),
                          progress=bool(config.progress))
-    export.write_json(os.path.join(root, '.complete'), {'num_images': int(syn.num_images)})
+    export.write_json(marker, rendered)
+  else:
+    # The set (and its tfds build) is reused: it must be the one the config asks for.
+    found = {**rendered, **_read_json(marker)}
+    if found != rendered:
+      raise ValueError(f'{root} holds a synthetic set rendered with {found}, but the config '
+                       f'asks for {rendered}: use another --workdir, or delete {out} and '
+                       f'{os.path.join(_path(config.workdir), "tfds")}')
   if options is None:
     options = {'subjects': _synthetic_subjects(root)}
   if gt == 'samples':

@@ -87,6 +87,9 @@ def test_a_rerun_resumes_training_and_keeps_what_is_up_to_date(first_run):
   assert _steps(workdir) == [1, 2, 3]                # continued from step 2
   assert os.stat(path).st_mtime_ns != before         # annotated again from step 3
   assert _load(workdir, 'pseudo_gt.record.json')['step'] == 3
+  # Another set size in the same work directory would silently reuse the rendered set.
+  with pytest.raises(ValueError, match='rendered with'):
+    _run(workdir, **{'dataset.synthetic.num_images': 9, 'stages': 'annotate'})
 
 
 def test_help_names_the_flags():
