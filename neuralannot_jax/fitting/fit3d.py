@@ -89,7 +89,10 @@ def _fit(model, joints_3d, valid, *, mapping, num_steps, lr, weights, align_idx,
     return common.adam_steps(loss_fn, init, num_steps, lr)
 
   params, losses = jax.vmap(one)(joints_3d, valid)
-  return params, losses
+  # The fitted joints inside the same compiled function: run eagerly, the model's forward
+  # pass dispatches op by op and took longer than the whole fit of a small batch.
+  pred = jax.vmap(lambda p: common.mapped_joints(model, mapping, p, plan))(params)
+  return params, losses, pred
 
 
 def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=DEFAULT_LR,
@@ -127,10 +130,10 @@ def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=
   w = dict(DEFAULT_WEIGHTS)
   w.update(weights or {})
   align_idx = tuple(int(i) for i in common.align_indices(model, mapping, align_joints))
-  params, losses = _fit(model, joints_3d, valid, mapping=mapping, num_steps=int(num_steps),
-                        lr=float(lr), weights=tuple(sorted(w.items())), align_idx=align_idx,
-                        plan=common.joint_plan(model, mapping))
-  pred = jax.vmap(lambda p: common.mapped_joints(model, mapping, p))(params)
+  params, losses, pred = _fit(model, joints_3d, valid, mapping=mapping,
+                              num_steps=int(num_steps), lr=float(lr),
+                              weights=tuple(sorted(w.items())), align_idx=align_idx,
+                              plan=common.joint_plan(model, mapping))
   dist = jnp.linalg.norm(pred - joints_3d, axis=-1)
   error = jnp.sum(dist * valid, -1) / jnp.maximum(jnp.sum(valid, -1), 1.0)
   return dict(params, joints=pred, error=error, loss=losses)
