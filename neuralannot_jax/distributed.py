@@ -49,8 +49,8 @@ import numpy as np
 
 from neuralannot_jax import export
 
-# Environment variables that jax's cluster detection (jax/_src/clusters) reads, per launcher,
-# and the one that holds the number of processes (None: a host list, comma-separated).
+# Environment variables that jax's cluster detection (jax/_src/clusters, jax 0.10) reads:
+# a SLURM job step sets all of these; mpirun the URI; a GKE TPU slice the host list.
 _SLURM = ('SLURM_JOB_ID', 'SLURM_STEP_NODELIST', 'SLURM_NTASKS', 'SLURM_PROCID',
           'SLURM_LOCALID')
 _OMPI_URI = 'OMPI_MCA_orte_hnp_uri'

@@ -391,7 +391,8 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
 
   Args:
     config: TrainConfig or ConfigDict (see TrainConfig).
-    samples: `Sample`s of one joint set (`config.joint_set`), a list or any sequence.
+    samples: `Sample`s of one joint set (`config.joint_set`), a list or any sequence; all
+      of them on every process (each loads its rows of every global batch, `pipeline.Loader`).
     workdir: output folder: metrics.jsonl and checkpoints/ (resumed when present).
     mesh: data mesh (default `make_mesh()`).
     body_model: the loaded body model (gender, PCA, ... chosen by the caller); default
@@ -474,7 +475,7 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
 
 
 def _progress(config, step):
-  if not config.progress:
+  if not config.progress or jax.process_index() != 0:  # one bar per run, not per host
     return None
   from tqdm import tqdm  # pylint: disable=import-outside-toplevel
   return tqdm(total=config.num_steps, initial=step, unit='step', desc='train')
