@@ -94,11 +94,20 @@ def run_regime(regime, args):
         result['auc'] = scores['auc']
       export.write_json(done, result)
     if annotator == 'neuralannot':
+      result['train_seconds'] = train_seconds(workdir, int(config.train.batch_size))
       # The in-the-wild body fit uses the prior the network decodes (same prior, fair).
       candidate = os.path.join(workdir, 'pose_prior.npz')
       prior = candidate if os.path.exists(candidate) else ''
     results[annotator] = result
   return results
+
+
+def train_seconds(workdir, batch_size):
+  """Training time as steps x batch / the images/s of the last log line: a training run
+  that was stopped and resumed is counted whole (the wall time of its last part is not)."""
+  with open(os.path.join(workdir, 'train', 'metrics.jsonl')) as f:
+    last = json.loads([line for line in f if line.strip()][-1])
+  return last['step'] * batch_size / max(last['images_per_s'], 1e-9)
 
 
 def per_sample(result, annotator):
