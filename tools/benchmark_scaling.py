@@ -11,13 +11,17 @@ hardware under it changes. Each point runs in a fresh subprocess, because the nu
 devices (`jax_num_cpu_devices`) and the distributed runtime are fixed when JAX starts its
 backend. A point:
 
-  train     `train.train` for `--steps` steps from scratch; images/s as the run logs it
-            (from the end of the first step, so compilation is left out).
-  annotate  `annotate.annotate` over the set, after a one-batch pass that compiles the
-            step; images/s = images / seconds of the second pass.
+  train     `train.train` for `--steps` steps from scratch, logging every step; images/s
+            of the median step after the first (compilation left out, and bursts of
+            load from other jobs), and of all those steps together.
+  annotate  `annotate.annotate` over the set (each process its own share), after a
+            one-batch pass that compiles the step; images/s = all images / seconds of
+            the slowest process, best of `--annotate_passes` passes.
 
+Points take turns for `--rounds` rounds and each keeps its best round.
 `--processes P` adds a point with P processes x (devices / P) devices each on this
-machine (coordinator on 127.0.0.1, CPU collectives over gloo), launched as a multi-host job.
+machine, started as a multi-host job is (`distributed.initialize` with a coordinator on
+127.0.0.1; CPU collectives over gloo).
 The input pipeline (`data.pipeline.Loader`, same crops, batch and threads, no model) is
 timed alone in this process: where it is not far above the train rate, it is the bottleneck.
 
@@ -27,7 +31,6 @@ expect no speed-up there; the numbers show the overhead of the sharded step. On 
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -51,24 +54,15 @@ RESULT_PREFIX = 'BENCHMARK_POINT '
 
 def load_config(workdir, args):
   """configs/synthetic_body.py with the benchmark's sizes: a ConfigDict."""
-  path = os.path.join(REPO, 'configs', 'synthetic_body.py')
-  spec = importlib.util.spec_from_file_location('synthetic_body', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  config.workdir = workdir
-  config.progress = False
-  config.dataset.synthetic.num_images = args.num_images
-  config.model.depth = args.depth
-  config.model.crop_size = args.crop_size
-  config.train.batch_size = args.batch_size
-  config.annotate.batch_size = args.batch_size
-  config.train.num_steps = args.steps
-  config.train.lr_boundaries = ()
-  config.train.log_every = 1        # every step: `step_times` reads them back
-  config.train.checkpoint_every = args.steps
-  config.train.num_workers = args.workers
-  return config
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  return experiment.load_config(os.path.join(REPO, 'configs', 'synthetic_body.py'), {
+      'workdir': workdir, 'progress': False,
+      'dataset.synthetic.num_images': args.num_images, 'model.depth': args.depth,
+      'model.crop_size': args.crop_size, 'train.batch_size': args.batch_size,
+      'annotate.batch_size': args.batch_size, 'train.num_steps': args.steps,
+      'train.lr_boundaries': (), 'train.checkpoint_every': args.steps,
+      'train.log_every': 1,   # every step: `step_times` reads them back
+      'train.num_workers': args.workers})
 
 
 def prepare_data(config):
@@ -98,14 +92,13 @@ def run_point(spec):
   if args.platform == 'cpu':
     jax.config.update('jax_platforms', 'cpu')
     jax.config.update('jax_num_cpu_devices', spec['devices'])
-  if spec['num_processes'] > 1:
-    if args.platform == 'cpu':
-      jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    jax.distributed.initialize(spec['coordinator'], spec['num_processes'], spec['process_id'])
-
   from neuralannot_jax import annotate as annotate_lib  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax import distributed  # pylint: disable=import-outside-toplevel
   from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
   from neuralannot_jax import train as train_lib  # pylint: disable=import-outside-toplevel
+  if spec['num_processes'] > 1:
+    # What main's --coordinator_address / --num_processes / --process_id do.
+    distributed.initialize(spec['coordinator'], spec['num_processes'], spec['process_id'])
 
   config = load_config(spec['workdir'], args)
   model_path = experiment.prepare_body_model(config)
@@ -165,28 +158,37 @@ def launch(args, workdir, devices, processes):
   """Run one point as `processes` subprocesses of `devices // processes` devices each.
 
   Returns:
-    process 0's result dict, with 'seconds' (wall time of the point) and 'load'.
+    the point's rates (train from process 0's log, annotate over all processes), its wall
+    time 'seconds' and the machine's 'load' (1-minute average) at its end.
   """
   out = os.path.join(workdir, 'points', f'{processes}x{devices // processes}')
   shutil.rmtree(out, ignore_errors=True)
+  os.makedirs(out)
   coordinator = f'127.0.0.1:{_free_port()}'
-  procs = []
+  procs, logs = [], []
   start = time.perf_counter()
   for process_id in range(processes):
     spec = {'args': vars(args), 'workdir': workdir, 'out': out,
             'devices': devices // processes, 'num_processes': processes,
             'process_id': process_id, 'coordinator': coordinator}
     cmd = [sys.executable, os.path.abspath(__file__), '--point', json.dumps(spec)]
-    procs.append(subprocess.Popen(cmd, cwd=REPO, env=_worker_env(args, devices),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-  outputs = [p.communicate(timeout=args.timeout) for p in procs]
+    # Output to files, not pipes: a process blocked on a full pipe would stall the others
+    # at their next collective.
+    logs.append(os.path.join(out, f'process_{process_id}.log'))
+    with open(logs[-1], 'w', encoding='utf-8') as log:
+      procs.append(subprocess.Popen(cmd, cwd=REPO, env=_worker_env(args, devices),
+                                    stdout=log, stderr=subprocess.STDOUT))
+  for p in procs:
+    p.wait(timeout=args.timeout)
   seconds = time.perf_counter() - start
   results = []
-  for p, (stdout, stderr) in zip(procs, outputs):
+  for p, path in zip(procs, logs):
+    with open(path, encoding='utf-8', errors='replace') as f:
+      output = f.read()
     if p.returncode != 0:
       raise RuntimeError(f'point {processes} process(es) x {devices // processes} devices '
-                         f'failed (exit {p.returncode}):\n{stderr[-3000:]}{stdout[-1000:]}')
-    lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+                         f'failed (exit {p.returncode}); {path} ends:\n{output[-3000:]}')
+    lines = [line for line in output.splitlines() if line.startswith(RESULT_PREFIX)]
     results.append(json.loads(lines[-1][len(RESULT_PREFIX):]))
   steps = results[0]['step_seconds']   # process 0 logs the steps of the whole job
   return {'devices': results[0]['devices'], 'processes': processes,
@@ -266,7 +268,7 @@ def table(rows, pipeline_rates):
 def main():
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--platform', default='cpu', choices=('cpu', 'gpu', 'tpu'))
+  parser.add_argument('--platform', default='cpu', choices=('cpu', 'gpu'))
   parser.add_argument('--devices', default='1,2,4', help='comma-separated device counts')
   parser.add_argument('--processes', type=int, default=2,
                       help='also run the largest device count as this many processes (0: no)')
