@@ -32,7 +32,7 @@ from neuralannot_jax.data.synthetic import common
 
 HAND_SIDES = ('right', 'left')
 BODY_JOINT_SET = 'H36M_17'
-_CHUNK = 32
+_CHUNK = 16
 
 
 def _stack(entries, ids):
@@ -57,7 +57,8 @@ def model_points(model, mapping, entries, ids):
   """
   if not ids:
     return np.zeros((0, mapping.valid.shape[0], 3))
-  forward = common.BatchedForward(model, min(_CHUNK, len(ids)))
+  # One fixed chunk shape (the last chunk padded): one compilation per model.
+  forward = common.BatchedForward(model, _CHUNK)
   params = _stack(entries, ids)
   out = []
   for rows in common.batches(len(ids), forward.batch_size):

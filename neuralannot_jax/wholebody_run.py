@@ -204,10 +204,12 @@ def run(config):
     result['seconds'] = time.perf_counter() - t0
     summary['parts'][name] = result
     files[name] = os.path.join(part.workdir, part.annotate.output + '.json')
-    if not os.path.exists(files[name]):
-      raise FileNotFoundError(f'{files[name]}: the {name} part wrote no pseudo-GTs; run '
-                              f'its annotate stage (parts.{name}.stages)')
+  # Process 0 writes the parts' files (`experiment.run`), so it alone merges them.
   if jax.process_index() == 0:
+    for name, path in files.items():
+      if not os.path.exists(path):
+        raise FileNotFoundError(f'{path}: the {name} part wrote no pseudo-GTs; run its '
+                                f'annotate stage (parts.{name}.stages)')
     out, counts = merge(config, model_root, files)
     summary.update(pseudo_gt_smplx=out, merged=counts)
     if gt_file:

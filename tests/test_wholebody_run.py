@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -23,6 +24,8 @@ from neuralannot_jax import wholebody_run
 from neuralannot_jax.data import joint_sets
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Jitted: an eager SMPL-X pass costs seconds of op-by-op dispatch.
+_forward = jax.jit(body_models.forward)
 TOL = 1e-4   # rad
 PART_TINY = {'model.crop_size': 32, 'train.batch_size': 4, 'train.num_steps': 1,
              'train.lr_boundaries': (), 'train.checkpoint_every': 1, 'train.log_every': 1,
@@ -144,12 +147,7 @@ def test_the_merged_file_has_every_person_with_valid_flags_and_loads(run):
     assert param['face_valid'] is (f'{person}_face' in faces) is anns[person]['face_valid']
   assert summary['merged']['persons'] == len(persons)
   model = body_models.load(os.path.join(workdir, 'body_models'), 'smplx')
-  stacked = {}
-  for person in persons:
-    params, _, _ = export.from_released_entry('smplx', merged[person])
-    for k, v in params.items():
-      stacked.setdefault(k, []).append(v)
-  out = model(**{k: np.stack(v) for k, v in stacked.items()})
+  out = _forward(model, **_stacked(merged, persons))
   assert out.vertices.shape == (len(persons), 10475, 3)
   assert np.isfinite(np.asarray(out.vertices)).all()
   scores = _load(workdir, 'evaluation.json')
@@ -157,6 +155,12 @@ def test_the_merged_file_has_every_person_with_valid_flags_and_loads(run):
   assert scores['hands']['annotation']['count'] == counted_hands
   assert scores['face']['annotation']['count'] == len(faces)
   assert scores['body']['merged']['count'] == len(persons)
+
+
+def _stacked(entries, persons):
+  """{smplx name: (N, P)} of released SMPL-X entries, in `persons` order."""
+  rows = [export.from_released_entry('smplx', entries[p])[0] for p in persons]
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
 def _angles(a, b):
@@ -178,11 +182,11 @@ def test_merged_hand_and_face_rotations_come_from_the_part_annotations(run):
   hands = _load(workdir, 'hand', 'pseudo_gt.json')
   faces = _load(workdir, 'face', 'pseudo_gt.json')
   names = skeletons.SMPLX_JOINTS
+  persons = list(merged)
+  out = _forward(smplx_model, **_stacked(merged, persons))
   checked = 0
-  for person, entry in merged.items():
-    param = entry['smplx_param']
-    params, _, _ = export.from_released_entry('smplx', entry)
-    out = smplx_model(**{k: v[None] for k, v in params.items()})
+  for row, person in enumerate(persons):
+    param = merged[person]['smplx_param']
     # The body's own rotations are kept: the root and every joint but the wrists.
     body_param = body[person]['smplx_param']
     np.testing.assert_allclose(param['root_pose'], body_param['root_pose'], atol=1e-7)
@@ -197,11 +201,11 @@ def test_merged_hand_and_face_rotations_come_from_the_part_annotations(run):
       pose = np.asarray(hand['mano_param']['pose'], np.float32)
       # The hand turns in the camera frame as MANO's root did ...
       wrist = names.index(f'{side}_wrist')
-      hand_rot = Rotation.from_matrix(np.asarray(out.global_rotations, np.float64)[0, wrist])
+      hand_rot = Rotation.from_matrix(np.asarray(out.global_rotations, np.float64)[row, wrist])
       assert _angles(hand_rot, _rotvec(pose[:3])).max() < TOL
       # ... and its fingers end up with MANO's final rotations (hand means included).
-      mano_out = mano[side](global_orient=pose[None, :3], hand_pose=pose[None, 3:])
-      assert _angles(_rotvec(np.asarray(out.full_pose)[0, first:first + 15]),
+      mano_out = _forward(mano[side], global_orient=pose[None, :3], hand_pose=pose[None, 3:])
+      assert _angles(_rotvec(np.asarray(out.full_pose)[row, first:first + 15]),
                      _rotvec(np.asarray(mano_out.full_pose)[0, 1:])).max() < TOL
     face = faces.get(f'{person}_face')
     if face is not None:

@@ -115,6 +115,7 @@ def sample_hand_poses(rng, axes, pose_mean):
   Both hands from the FreiHAND sampler (`hands.sample_hand_angles`) about the right
   hand's axes; the left one mirrored ((x, y, z) -> (x, -y, -z)), as SMPL-X's left hand is
   the mirror of its right.
+
   Args:
     axes: (15, 3, 3) `finger_axes`; pose_mean: (55, 3) the model's pose mean.
   """
