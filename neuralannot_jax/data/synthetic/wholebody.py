@@ -29,8 +29,8 @@ wide or tall; the face likewise with `MIN_FACE_*`.
 
 People mostly face the camera (the face and hands are what this set is for); about half
 the images frame the upper body only (the legs run out of the image, as in many COCO
-photos), which makes hands and faces large enough to annotate: at 256 px a hand box is
-typically 20-60 px.
+photos), which makes hands and faces large enough to annotate: at 288 px the longer side
+of a hand box is 19 / 33 / 48 px (10th / 50th / 90th percentile), of a face box 21 / 36 / 54.
 """
 
 import os
