@@ -233,22 +233,21 @@ def read_shard(path):
   return meta, annotations
 
 
-def reusable_shard(path, made_from, start, stop, num_samples):
-  """(meta, annotations) of the shard at `path` when it holds exactly this share made from
-  `made_from` (a run killed after writing it resumes here), else None."""
+def shard_is_current(path, made_from, start, stop, num_samples):
+  """Whether the shard at `path` holds exactly this share made from `made_from` (a run
+  killed after writing it resumes there). Reads only its header."""
   if not os.path.exists(path):
-    return None
+    return False
   try:
-    meta, annotations = read_shard(path)
+    with np.load(path) as data:
+      meta = json.loads(str(data['meta']))
   except (OSError, ValueError, KeyError) as e:
     logging.warning('annotation shard %s is unreadable (%s); annotating its share again',
                     path, e)
-    return None
-  if (meta.get('made_from') != made_from
-      or (meta.get('start'), meta.get('stop'), meta.get('num_samples'))
-      != (start, stop, num_samples)):
-    return None
-  return meta, annotations
+    return False
+  return (meta.get('made_from') == made_from
+          and (meta.get('start'), meta.get('stop'), meta.get('num_samples'))
+          == (start, stop, num_samples))
 
 
 def merge_shards(output, process_count, made_from, num_samples):
@@ -295,7 +294,7 @@ def merge_shards(output, process_count, made_from, num_samples):
   return merged, skipped, paths
 
 
-def annotate_in_shards(annotate_share, output, made_from, num_samples):
+def annotate_in_shards(annotate_share, output, made_from, num_samples, prepare=None):
   """Annotate this process's share (or reuse its shard), then merge on process 0.
 
   Args:
@@ -304,6 +303,9 @@ def annotate_in_shards(annotate_share, output, made_from, num_samples):
     output: output path without extension; the shard goes to `shard_path(output, p, n)`.
     made_from: json dict naming the model; a shard made from it is reused, not redone.
     num_samples: the size of the whole set.
+    prepare: () -> None, run by every process before annotating when any shard is to be
+      made: work all processes must take part in, such as restoring the checkpoint (orbax
+      restores collectively), even those whose own shard is already done.
   Returns:
     on process 0, (annotations of the whole set in sample order, skipped ann_ids, the shard
     paths read); None on the other processes. Every process returns after all shards are
@@ -313,7 +315,14 @@ def annotate_in_shards(annotate_share, output, made_from, num_samples):
   p, n = jax.process_index(), jax.process_count()
   start, stop = share(num_samples, p, n)
   path = shard_path(output, p, n)
-  if reusable_shard(path, made_from, start, stop, num_samples) is not None:
+  # Every process reads every shard's header, so all take the same decision on `prepare`;
+  # the barrier keeps any shard from being written before all have looked.
+  current = [shard_is_current(shard_path(output, q, n), made_from,
+                              *share(num_samples, q, n), num_samples) for q in range(n)]
+  barrier(f'annotation shards of {os.path.basename(output)} checked')
+  if not all(current) and prepare is not None:
+    prepare()
+  if current[p]:
     logging.info('annotate: %s holds samples %d .. %d made from %s; reused', path, start,
                  stop - 1, made_from)
   else:
@@ -336,5 +345,5 @@ def shard_files(output):
 
 
 __all__ = ['detect_launcher', 'initialize', 'barrier', 'share', 'local_mesh', 'local_copy',
-           'shard_path', 'write_shard', 'read_shard', 'reusable_shard', 'merge_shards',
+           'shard_path', 'write_shard', 'read_shard', 'shard_is_current', 'merge_shards',
            'shard_files']

@@ -473,9 +473,14 @@ def run(config):
       t0 = time.perf_counter()
       progress = bool(config.progress) and jax.process_index() == 0
 
+      def restore():
+        """The trained network, unless this run trained it (every process restores)."""
+        nonlocal model
+        if not smplify and model is None:
+          model, _ = restore_model(tconfig, train_dir, mesh)
+
       def annotate_share():
         """This process's share (all of it on one process): annotations, skipped ann_ids."""
-        nonlocal model
         if smplify:
           annotations, loader, _ = fitting_annotator.annotate(
               body_model, samples, train_lib.make_step_spec(tconfig).mapping,
@@ -484,8 +489,6 @@ def run(config):
               vposer_params=train_lib.load_vposer(tconfig),
               num_workers=int(config.train.num_workers), progress=progress)
         else:
-          if model is None:
-            model, _ = restore_model(tconfig, train_dir, mesh)
           # Each process on its own devices (a local mesh): inference needs no collectives.
           annotations, loader = annotate_lib.annotate(
               model, body_model, samples, train_lib.make_step_spec(tconfig),
@@ -496,7 +499,8 @@ def run(config):
 
       # Every process writes its share as a shard (reused by a resumed run); process 0
       # merges them once all are written.
-      merged = distributed.annotate_in_shards(annotate_share, output, made_from, len(samples))
+      merged = distributed.annotate_in_shards(annotate_share, output, made_from, len(samples),
+                                              prepare=restore)
       seconds = time.perf_counter() - t0
       if merged is not None:
         annotations, skipped, _ = merged
