@@ -22,9 +22,9 @@ Launching (one command per host; every host sees the same files, e.g. a shared d
       python -m neuralannot_jax.main --config=configs/coco_body.py --workdir=/shared/coco \\
           --coordinator_address=10.0.0.1:1234 --num_processes=2 --process_id=1   # host 1
 
-  SLURM (one task per GPU, or per node), Open MPI (mpirun) and TPU slices on GKE: no flags;
-  the job's environment is detected and `jax.distributed.initialize()` reads the
-  coordinator, process count and id from it.
+  SLURM (one task per GPU, or one per node driving all its GPUs), Open MPI (mpirun) and
+  TPU slices on GKE: no flags; the job's environment is detected and
+  `jax.distributed.initialize()` reads the coordinator, process count and id from it.
 
       srun --ntasks=16 --gpus-per-task=1 python -m neuralannot_jax.main --config=...
 
@@ -84,6 +84,23 @@ def detect_launcher(environ=None) -> Optional[str]:
   return None
 
 
+def slurm_local_device_ids(environ=None):
+  """All GPUs of the node for a SLURM step with one task per node, else None.
+
+  jax's SLURM detection gives each process the one GPU numbered by its SLURM_LOCALID (one
+  task per GPU). With one task per node that process would drive GPU 0 alone; it gets all
+  the GPUs SLURM made visible to it (CUDA_VISIBLE_DEVICES, renumbered from 0) instead.
+  """
+  env = os.environ if environ is None else environ
+  per_node = env.get('SLURM_STEP_TASKS_PER_NODE') or env.get('SLURM_TASKS_PER_NODE') or ''
+  # '1', '1(x4)', '8(x2)', '2,1(x3)': tasks on each node, run-length encoded.
+  counts = [part.split('(')[0] for part in per_node.split(',') if part]
+  gpus = [d for d in env.get('CUDA_VISIBLE_DEVICES', '').split(',') if d.strip()]
+  if counts and all(c == '1' for c in counts) and len(gpus) > 1:
+    return list(range(len(gpus)))
+  return None
+
+
 def initialize(coordinator_address=None, num_processes=None, process_id=None):
   """Connect this process to the others of a multi-process run; a no-op on one process.
 
@@ -115,7 +132,9 @@ def initialize(coordinator_address=None, num_processes=None, process_id=None):
   logging.info('jax.distributed.initialize(%s)', 'launcher: ' + launcher if launcher else
                f'coordinator {coordinator_address}, {num_processes} processes, id {process_id}')
   jax.distributed.initialize(coordinator_address=coordinator_address,
-                             num_processes=num_processes, process_id=process_id)
+                             num_processes=num_processes, process_id=process_id,
+                             local_device_ids=slurm_local_device_ids()
+                             if launcher == 'slurm' else None)
   return jax.process_index(), jax.process_count()
 
 
@@ -344,6 +363,6 @@ def shard_files(output):
           if pattern.match(n)]
 
 
-__all__ = ['detect_launcher', 'initialize', 'barrier', 'share', 'local_mesh', 'local_copy',
+__all__ = ['detect_launcher', 'slurm_local_device_ids', 'initialize', 'barrier', 'share', 'local_mesh', 'local_copy',
            'shard_path', 'write_shard', 'read_shard', 'shard_is_current', 'merge_shards',
            'shard_files']

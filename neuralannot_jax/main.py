@@ -44,7 +44,9 @@ _WORKDIR = flags.DEFINE_string(
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', None, 'Multi-process runs: host:port of process 0, where the '
     'coordinator listens (any free port, the same on every process), e.g. 10.0.0.1:1234. '
-    'Not needed under SLURM, mpirun or on a TPU slice, which jax detects.')
+    'Not needed under SLURM, mpirun or on a GKE TPU slice, which jax detects; on a Compute '
+    'Engine TPU pod slice give only --num_processes (jax reads the rest from the TPU '
+    'metadata).')
 _NUM_PROCESSES = flags.DEFINE_integer(
     'num_processes', None, 'Multi-process runs: the number of processes (one per host, or '
     'per GPU); the same on every process.', lower_bound=1)

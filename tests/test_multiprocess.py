@@ -47,6 +47,16 @@ def test_only_multi_process_launchers_are_detected(env, launcher):
   assert distributed.detect_launcher(env) == launcher
 
 
+@pytest.mark.parametrize('env, ids', [
+    ({'SLURM_STEP_TASKS_PER_NODE': '1(x2)', 'CUDA_VISIBLE_DEVICES': '4,5,6,7'}, [0, 1, 2, 3]),
+    ({'SLURM_TASKS_PER_NODE': '1', 'CUDA_VISIBLE_DEVICES': '0,1'}, [0, 1]),
+    ({'SLURM_STEP_TASKS_PER_NODE': '8(x2)', 'CUDA_VISIBLE_DEVICES': '0'}, None),  # per GPU
+    ({'SLURM_STEP_TASKS_PER_NODE': '1(x2)'}, None),                               # no GPUs
+])
+def test_one_slurm_task_per_node_drives_all_its_gpus(env, ids):
+  assert distributed.slurm_local_device_ids(env) == ids
+
+
 def test_one_process_needs_no_initialization(monkeypatch):
   for key in ('SLURM_NTASKS', 'OMPI_MCA_orte_hnp_uri', 'TPU_WORKER_HOSTNAMES',
               'TPU_PROCESS_ADDRESSES', 'MEGASCALE_NUM_SLICES'):
