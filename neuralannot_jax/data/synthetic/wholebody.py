@@ -119,14 +119,15 @@ def sample_hand_poses(rng, axes, pose_mean):
   Args:
     axes: (15, 3, 3) `finger_axes`; pose_mean: (55, 3) the model's pose mean.
   """
-  first = {'left': 25, 'right': 40}    # SMPL-X kinematic index of each side's index1
   out = {}
   for side in ('left', 'right'):
+    # right_hand_pose / left_hand_pose start at that side's index1 (SMPL-X 40 / 25).
+    first = skeletons.SMPLX_JOINTS.index(f'{side}_index1')
     absolute = poses.matrix_to_axis_angle(
         hands.finger_rotations(hands.sample_hand_angles(rng), axes))
     if side == 'left':
       absolute = absolute * np.array([1.0, -1.0, -1.0])
-    mean = np.asarray(pose_mean, np.float64)[first[side]:first[side] + 15]
+    mean = np.asarray(pose_mean, np.float64)[first:first + 15]
     out[_SIDE_HAND[side]] = (absolute - mean).reshape(45)
   return out
 
