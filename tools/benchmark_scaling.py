@@ -1,6 +1,6 @@
 """Train and annotate images/s over 1, 2, 4 devices and 2 processes, and the input pipeline alone.
 
-    python tools/benchmark_scaling.py                        # CPU: forced devices 1,2,4; 2 processes x 2
+    python tools/benchmark_scaling.py                        # CPU: 1, 2, 4 devices; 2 processes x 2
     python tools/benchmark_scaling.py --write BENCHMARKS.md  # also append the table there
     python tools/benchmark_scaling.py --platform gpu --devices 1,2,4 --processes 0   # real GPUs
 
@@ -27,7 +27,8 @@ timed alone in this process: where it is not far above the train rate, it is the
 
 On CPU the forced devices are slices of the same cores: N devices do not add compute, so
 expect no speed-up there; the numbers show the overhead of the sharded step. On GPUs
-(`--platform gpu`) each point sees the first N GPUs (CUDA_VISIBLE_DEVICES).
+(`--platform gpu`) a point of N devices uses the first N GPUs, split among its processes
+(CUDA_VISIBLE_DEVICES).
 """
 
 import argparse
@@ -145,10 +146,12 @@ def step_times(metrics_path, global_batch):
   return list(np.diff([0.0] + ends))
 
 
-def _worker_env(args, visible):
+def _worker_env(args, process_id, per_process):
+  """The environment of one worker: on GPUs, its own `per_process` GPUs only."""
   env = dict(os.environ)
   if args.platform == 'gpu':
-    env['CUDA_VISIBLE_DEVICES'] = ','.join(str(i) for i in range(visible))
+    first = process_id * per_process
+    env['CUDA_VISIBLE_DEVICES'] = ','.join(str(i) for i in range(first, first + per_process))
   else:
     env['JAX_PLATFORMS'] = 'cpu'
   return env
@@ -176,7 +179,8 @@ def launch(args, workdir, devices, processes):
     # at their next collective.
     logs.append(os.path.join(out, f'process_{process_id}.log'))
     with open(logs[-1], 'w', encoding='utf-8') as log:
-      procs.append(subprocess.Popen(cmd, cwd=REPO, env=_worker_env(args, devices),
+      env = _worker_env(args, process_id, devices // processes)
+      procs.append(subprocess.Popen(cmd, cwd=REPO, env=env,
                                     stdout=log, stderr=subprocess.STDOUT))
   for p in procs:
     p.wait(timeout=args.timeout)
