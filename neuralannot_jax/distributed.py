@@ -26,7 +26,10 @@ Launching (one command per host; every host sees the same files, e.g. a shared d
   TPU slices on GKE: no flags; the job's environment is detected and
   `jax.distributed.initialize()` reads the coordinator, process count and id from it.
 
-      srun --ntasks=16 --gpus-per-task=1 python -m neuralannot_jax.main --config=...
+      srun --nodes=2 --ntasks-per-node=8 --gpus-per-node=8 python -m neuralannot_jax.main ...
+
+  (--gpus-per-node, not --gpus-per-task=1: jax picks a task's GPU by its SLURM_LOCALID
+  among the GPUs it sees, so every task must see all of its node's GPUs.)
 
   A TPU pod slice on Compute Engine: the same command on every worker
   (gcloud compute tpus tpu-vm ssh NAME --worker=all --command="..."), with
