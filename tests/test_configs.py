@@ -9,6 +9,7 @@ import pytest
 
 from neuralannot_jax import decode
 from neuralannot_jax import experiment
+from neuralannot_jax import wholebody_run
 from neuralannot_jax.data import builders
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,9 +32,8 @@ def test_the_issue_s_configs_exist():
           'interhand_hand', 'coco_hand', 'coco_face', 'synthetic_body'} <= names
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.basename(p))
-def test_config_is_consistent(path):
-  config = _load(path)
+def _check_experiment(config, synthetic):
+  """One experiment config: the schema, its stages, a reader it can open, a training config."""
   assert set(config.keys()) == set(experiment.default_config().keys())
   experiment.stages(config)
   fmt = config.dataset.format
@@ -48,9 +48,25 @@ def test_config_is_consistent(path):
   tconfig = experiment.train_config(config, joint_set)
   spec = decode.HeadSpec(tconfig.family, tconfig.mode)
   assert spec.size > 0
-  if config.dataset.format != 'synthetic':
+  if not synthetic:
     # The paper's settings.
     assert (config.model.depth, config.model.crop_size) == (50, 256)
     assert config.train.batch_size == 192 and config.train.lr == 1e-4
     assert len(config.train.lr_boundaries) == 1
     assert 0 < config.train.lr_boundaries[0] < config.train.num_steps
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: os.path.basename(p))
+def test_config_is_consistent(path):
+  config = _load(path)
+  if not wholebody_run.is_wholebody(config):
+    _check_experiment(config, config.dataset.format == 'synthetic')
+    return
+  # A whole-body config: each part is an experiment config reading COCO-WholeBody files
+  # (the synthetic whole-body set is written in that layout too).
+  assert set(config.keys()) == set(wholebody_run.wholebody_config().keys())
+  for name, (family, parts) in wholebody_run.PARTS.items():
+    part = wholebody_run.part_config(config, name, '/models', '/data',
+                                     dict(config.dataset.options), '')
+    assert part.body_model.family == family and part.dataset.options['parts'] == parts
+    _check_experiment(part, config.dataset.format == 'synthetic')
