@@ -16,7 +16,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py')))
 # The joint set each format's reader gives (for the body part asked).
 JOINT_SETS = {'coco': 'COCO_17', 'h36m': 'H36M_17', 'mpi_inf_3dhp': 'MPI_INF_3DHP_17',
-              'pw3d': 'OPENPOSE_18', 'freihand': 'HAND_21', 'interhand': 'HAND_21'}
+              'pw3d': 'OPENPOSE_18', 'freihand': 'HAND_21', 'interhand': 'HAND_21',
+              'face': 'FACE_68'}
 
 
 def _load(path):
@@ -29,7 +30,8 @@ def _load(path):
 def test_the_issue_s_configs_exist():
   names = {os.path.basename(p)[:-3] for p in CONFIGS}
   assert {'coco_body', 'h36m_body', 'mpii3d_body', 'pw3d_body', 'freihand_hand',
-          'interhand_hand', 'coco_hand', 'coco_face', 'synthetic_body'} <= names
+          'interhand_hand', 'coco_hand', 'coco_face', 'synthetic_body', 'synthetic_hand',
+          'synthetic_face', 'coco_wholebody', 'synthetic_wholebody'} <= names
 
 
 def _check_experiment(config, synthetic):
