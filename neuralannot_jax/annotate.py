@@ -117,6 +117,26 @@ def mirror_params(params):
   return out
 
 
+def original_cameras(batch, dataset_camera, crop_size, focal=camera.FOCAL):
+  """Each row's camera in original-image pixels (the released `cam_param`).
+
+  Args:
+    batch: the pipeline batch: focal, princpt (B, 2) of the dataset camera in crop pixels,
+      inverse (B, 2, 3) the crop's inverse affine.
+    dataset_camera: (B,) bool: the row keeps the dataset's camera; else the virtual crop
+      camera (`camera.crop_camera(crop_size, focal)`).
+  Returns:
+    focal (B, 2) and princpt (B, 2), float64.
+  """
+  virtual_focal, virtual_princpt = (np.asarray(x, np.float32)
+                                    for x in camera.crop_camera(crop_size, focal))
+  rows = np.asarray(dataset_camera, bool)[:, None]
+  focal = np.where(rows, batch['focal'], virtual_focal).astype(np.float32)
+  princpt = np.where(rows, batch['princpt'], virtual_princpt).astype(np.float32)
+  return tuple(np.asarray(x, np.float64) for x in camera.to_original_camera(
+      focal, princpt, np.asarray(batch['inverse'], np.float32)))
+
+
 def _finish(spec, step_spec, out, batch, samples):
   """Annotations of a batch's real rows from `predict`'s output and the host batch.
 
@@ -133,13 +153,7 @@ def _finish(spec, step_spec, out, batch, samples):
   dataset_camera = ((spec.mode == 'mocap') & (step_spec.mapping.valid[root] > 0)
                     & batch['has_camera'] & (batch['has_3d'] > 0)
                     & (batch['valid3d'][:, root] > 0))
-  virtual_focal, virtual_princpt = (np.asarray(x, np.float32)
-                                    for x in camera.crop_camera(spec.crop_size, spec.focal))
-  focal = np.where(dataset_camera[:, None], batch['focal'], virtual_focal).astype(np.float32)
-  princpt = np.where(dataset_camera[:, None], batch['princpt'],
-                     virtual_princpt).astype(np.float32)
-  focal, princpt = (np.asarray(x, np.float64) for x in camera.to_original_camera(
-      focal, princpt, np.asarray(batch['inverse'], np.float32)))
+  focal, princpt = original_cameras(batch, dataset_camera, spec.crop_size, spec.focal)
   # The model's root joint on the GT root, in the crop's (possibly mirrored) camera frame.
   gt_transl = batch['joints_3d'][:, root] - out['joints'][:, root]
   result = []
@@ -360,5 +374,5 @@ def write_mocap(annotations, extras, rest_root, family, dataset, out_dir):
   raise ValueError(f'write_mocap: no MoCap release layout for {dataset!r}')
 
 
-__all__ = ['Annotation', 'predict', 'mirror_params', 'annotate', 'to_entries', 'write',
-           'merge_views', 'world_params', 'nest', 'write_mocap']
+__all__ = ['Annotation', 'predict', 'mirror_params', 'original_cameras', 'annotate',
+           'to_entries', 'write', 'merge_views', 'world_params', 'nest', 'write_mocap']

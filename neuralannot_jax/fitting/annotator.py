@@ -102,14 +102,8 @@ def _params_only(body_model, fit):
 
 def _annotations(body_model, params, from_3d, batch, samples, crop_size):
   """`Annotation`s of a batch's real rows (same frames and camera as the neural annotator)."""
-  virtual_focal, virtual_princpt = (np.asarray(x, np.float32)
-                                    for x in camera.crop_camera(crop_size))
   dataset_camera = from_3d & np.asarray(batch['has_camera'], bool)
-  focal = np.where(dataset_camera[:, None], batch['focal'], virtual_focal).astype(np.float32)
-  princpt = np.where(dataset_camera[:, None], batch['princpt'],
-                     virtual_princpt).astype(np.float32)
-  focal, princpt = (np.asarray(x, np.float64) for x in camera.to_original_camera(
-      focal, princpt, np.asarray(batch['inverse'], np.float32)))
+  focal, princpt = annotate_lib.original_cameras(batch, dataset_camera, crop_size)
   result = []
   for row in np.flatnonzero(batch['mask']):
     row_params = {k: v[row] for k, v in params.items()}
