@@ -73,6 +73,7 @@ class Targets:
     entries = evaluate.load_entries(path, self.family, what='initial pseudo-GT file')
     full_model = dataclasses.replace(body_model, hand_components={})
     mean = np.asarray(body_model.pose_mean, np.float32)                  # (J, 3)
+    names = set(full_model.param_shapes())
     self.pose, self.betas = {}, {}
     for index in range(len(samples)):
       sample = samples[index]
@@ -80,7 +81,6 @@ class Targets:
       params = entries.get(str(key))
       if params is None:
         continue
-      names = set(full_model.param_shapes())
       pose = np.asarray(model_lib.full_pose(
           full_model, {k: v[None] for k, v in params.items() if k in names}, (1,)))[0]
       if self.family == 'mano' and evaluate.hand_side(key) == 'left':
