@@ -218,18 +218,25 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
     for batch, ann_ids in loader:
       out = predict(model, body_model, pipeline.shard(train_lib.step_batch(batch), mesh),
                     vposer_params, step_spec=step_spec)
-      finished = _finish(spec, step_spec, jax.device_get(out), batch, loader.samples)
-      for ann_id, annotation in zip(ann_ids, finished):
-        if ann_id in annotations:
-          raise ValueError(f'annotate: ann_id {ann_id!r} appears twice in the samples; '
-                           'outputs are keyed by it')
-        annotations[ann_id] = annotation
+      add_unique(annotations, ann_ids,
+                 _finish(spec, step_spec, jax.device_get(out), batch, loader.samples),
+                 'annotate')
       if bar is not None:
         bar.update(len(ann_ids))
   finally:
     if bar is not None:
       bar.close()
   return annotations, loader
+
+
+def add_unique(annotations, ann_ids, finished, who):
+  """Add a batch's annotations to {ann_id: Annotation}; outputs are keyed by ann_id, so a
+  repeated id is an error (naming `who`, the annotator)."""
+  for ann_id, annotation in zip(ann_ids, finished):
+    if ann_id in annotations:
+      raise ValueError(f'{who}: ann_id {ann_id!r} appears twice in the samples; outputs are '
+                       'keyed by it')
+    annotations[ann_id] = annotation
 
 
 def _crop_side(crop_size):
@@ -374,5 +381,5 @@ def write_mocap(annotations, extras, rest_root, family, dataset, out_dir):
   raise ValueError(f'write_mocap: no MoCap release layout for {dataset!r}')
 
 
-__all__ = ['Annotation', 'predict', 'mirror_params', 'original_cameras', 'annotate',
-           'to_entries', 'write', 'merge_views', 'world_params', 'nest', 'write_mocap']
+__all__ = ['Annotation', 'predict', 'mirror_params', 'original_cameras', 'add_unique',
+           'annotate', 'to_entries', 'write', 'merge_views', 'world_params', 'nest', 'write_mocap']

@@ -531,7 +531,7 @@ def _check_family(family):
                           f'{sorted(export.RELEASED_LAYOUT)}')
 
 
-def _stack(entries, ids):
+def stack_entries(entries, ids):
   """{id: {name: (P,)}} -> {name: (N, P)} over ids; names any entry has (others zero)."""
   names = sorted({k for i in ids for k in entries[i]})
   out = {}
@@ -618,7 +618,7 @@ def evaluate_entries(pred, gt, family, model, *, gender='neutral', joint_set=Non
     if joint_set is not None:
       mapping = joint_sets.model_joint_mapping(
           family, joint_set, num_landmarks=body_model.num_landmarks, regressor=regressor)
-    parts.append(_per_sample(_stack(pred, group), _stack(gt, group), body_model,
+    parts.append(_per_sample(stack_entries(pred, group), stack_entries(gt, group), body_model,
                              joint_mapping=mapping, root_index=root_index,
                              chunk_size=chunk_size, thresholds=thresholds))
     order += group
@@ -732,7 +732,8 @@ def main(argv=None):
 __all__ = ['MM_PER_M', 'HAND_AUC_THRESHOLDS_MM', 'EvaluationError', 'procrustes_transform',
            'procrustes_align', 'root_align', 'point_errors', 'mpjpe', 'pa_error', 'pck',
            'auc', 'auc_of_curve', 'evaluate_params', 'load_entries', 'hand_side',
-           'gt_from_samples', 'sample_key', 'load_models', 'evaluate_entries', 'evaluate_files',
+           'gt_from_samples', 'sample_key', 'stack_entries',
+           'load_models', 'evaluate_entries', 'evaluate_files',
            'format_table', 'main']
 
 

@@ -35,17 +35,6 @@ BODY_JOINT_SET = 'H36M_17'
 _CHUNK = 16
 
 
-def _stack(entries, ids):
-  """{id: {name: (P,)}} -> {name: (N, P)} over ids; a name some entries lack is zero there."""
-  names = sorted({k for i in ids for k in entries[i]})
-  out = {}
-  for name in names:
-    rows = [entries[i].get(name) for i in ids]
-    size = max(np.size(r) for r in rows if r is not None)
-    out[name] = np.stack([np.zeros(size) if r is None else np.ravel(r) for r in rows])
-  return out
-
-
 def model_points(model, mapping, entries, ids):
   """(N, T, 3) float64: `mapping`'s points of each entry's mesh, in `ids` order.
 
@@ -59,7 +48,7 @@ def model_points(model, mapping, entries, ids):
     return np.zeros((0, mapping.valid.shape[0], 3))
   # One fixed chunk shape (the last chunk padded): one compilation per model.
   forward = common.BatchedForward(model, _CHUNK)
-  params = _stack(entries, ids)
+  params = evaluate.stack_entries(entries, ids)
   out = []
   for rows in common.batches(len(ids), forward.batch_size):
     vertices, joints = forward(**{k: v[rows.start:rows.stop] for k, v in params.items()})

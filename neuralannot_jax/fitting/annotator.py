@@ -154,12 +154,10 @@ def annotate(body_model, samples, mapping, *, mode, crop_size, batch_size, setti
     for batch, ann_ids in loader:
       params, from_3d = fit_batch(body_model, mapping, batch, mode=mode, crop_size=crop_size,
                                   settings=settings, vposer_params=vposer_params)
-      for ann_id, annotation in zip(ann_ids, _annotations(body_model, params, from_3d, batch,
-                                                          loader.samples, crop_size)):
-        if ann_id in annotations:
-          raise ValueError(f'annotator smplify: ann_id {ann_id!r} appears twice in the '
-                           'samples; outputs are keyed by it')
-        annotations[ann_id] = annotation
+      annotate_lib.add_unique(
+          annotations, ann_ids,
+          _annotations(body_model, params, from_3d, batch, loader.samples, crop_size),
+          'annotator smplify')
       if bar is not None:
         bar.update(len(ann_ids))
   finally:
