@@ -270,14 +270,17 @@ def test_conv_impl_dots_matches_xla_convolutions(block_type, args):
     block_type(*args, conv_impl='winograd', rngs=nnx.Rngs(0))
 
 
-@pytest.mark.parametrize('shape, stride', [((3, 2, 2, 8), 1), ((2, 3, 5, 8), 2),
-                                           ((2, 8, 8, 4), 2)])
-def test_small_maps_take_im2col_and_match_xla(shape, stride):
-  # Maps of <= IM2COL_MAX_PIXELS pixels, including ones smaller than the 3x3 window.
-  assert shape[1] * shape[2] <= resnet.IM2COL_MAX_PIXELS
+@pytest.mark.parametrize('shape, size, stride', [((3, 2, 2, 8), 3, 1), ((2, 3, 5, 8), 3, 2),
+                                                 ((2, 8, 8, 4), 3, 2), ((2, 21, 18, 3), 7, 2)])
+def test_small_maps_and_the_stem_take_im2col_and_match_xla(shape, size, stride):
+  # Maps of <= IM2COL_MAX_PIXELS pixels, including ones smaller than the 3x3 window,
+  # and the RGB stem's 7x7 / 2 on a larger map (odd height: an uneven last window).
+  assert (shape[1] * shape[2] <= resnet.IM2COL_MAX_PIXELS
+          or shape[3] <= resnet.IM2COL_MAX_CHANNELS)
   x = jnp.asarray(_images(shape, seed=2))
-  kernel = jnp.asarray(_images((3, 3, shape[-1], 6), seed=3))
-  padding = ((1, 1), (1, 1))
+  kernel = jnp.asarray(_images((size, size, shape[-1], 6), seed=3))
+  pad = (size - 1) // 2
+  padding = ((pad, pad), (pad, pad))
 
   def loss(conv, x, kernel):
     y = conv(x, kernel, (stride, stride), padding)

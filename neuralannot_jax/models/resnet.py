@@ -67,10 +67,17 @@ def _pointwise_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs
   del lhs_dilation, rhs_dilation, dimension_numbers  # _conv never sets them
   if feature_group_count != 1 or any(tuple(p) != (0, 0) for p in padding):
     raise ValueError('_pointwise_conv handles only unpadded, ungrouped 1x1 convolutions')
+  if out_sharding is not None:
+    raise ValueError('_pointwise_conv does not take out_sharding (its product is 2-D)')
   sh, sw = window_strides
   x = lhs[:, ::sh, ::sw, :] if (sh, sw) != (1, 1) else lhs
-  return jnp.dot(x, rhs[0, 0], precision=precision, preferred_element_type=preferred_element_type,
-                 out_sharding=out_sharding)
+  # A 2-D product: its kernel gradient is then one dot contracting over the rows of
+  # both operands. With (B, H, W) kept as three contracting dimensions, XLA:CPU
+  # first copies one operand transposed (the BatchNorm backward, written with
+  # strides), a third of the layer's backward time.
+  y = jnp.dot(x.reshape(-1, x.shape[-1]), rhs[0, 0], precision=precision,
+              preferred_element_type=preferred_element_type)
+  return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -102,7 +109,9 @@ def _conv_dot_kernel_grad_bwd(strides, padding, residuals, dy):
     row = []
     for j in range(kw):
       window = x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-      row.append(jnp.einsum('bhwc,bhwo->co', window, dy, preferred_element_type=jnp.float32))
+      # 2-D operands for the same reason as in _pointwise_conv.
+      row.append(jnp.dot(window.reshape(-1, window.shape[-1]).T, dy.reshape(-1, dy.shape[-1]),
+                         preferred_element_type=jnp.float32))
     rows.append(jnp.stack(row))
   return dx, jnp.stack(rows).astype(kernel.dtype)
 
@@ -118,7 +127,7 @@ def _spatial_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs_d
   if feature_group_count != 1 or precision is not None or preferred_element_type is not None:
     raise ValueError('_spatial_conv handles only ungrouped convolutions at default precision')
   strides, padding = tuple(window_strides), tuple(tuple(p) for p in padding)
-  if lhs.shape[1] * lhs.shape[2] <= IM2COL_MAX_PIXELS:
+  if lhs.shape[1] * lhs.shape[2] <= IM2COL_MAX_PIXELS or lhs.shape[3] <= IM2COL_MAX_CHANNELS:
     return _im2col_conv(lhs, rhs, strides, padding)
   return _conv_dot_kernel_grad(lhs, rhs, strides, padding)
 
@@ -128,6 +137,10 @@ def _spatial_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs_d
 # form it runs ~100x slower than the arithmetic needs; on small maps the kh * kw copies
 # of im2col are cheap, on large ones they cost more than they save.
 IM2COL_MAX_PIXELS = 64
+# Inputs with at most this many channels (the RGB stem) go through `_im2col_conv` too:
+# its patches are then narrow (7 * 7 * 3 = 147), and XLA:CPU runs the stem's kernel
+# gradient as a convolution with a 128x128 window, 10% of a ResNet-50 step at 256 px.
+IM2COL_MAX_CHANNELS = 4
 
 
 def _im2col_conv(x, kernel, strides, padding):
@@ -141,7 +154,10 @@ def _im2col_conv(x, kernel, strides, padding):
   wo = (x.shape[2] - kw) // sw + 1
   windows = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
              for i in range(kh) for j in range(kw)]
-  return jnp.dot(jnp.concatenate(windows, axis=-1), kernel.reshape(kh * kw * c, o))
+  patches = jnp.concatenate(windows, axis=-1)
+  # 2-D, as in _pointwise_conv: no transposed copy for the kernel gradient.
+  y = jnp.dot(patches.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, o))
+  return y.reshape(*patches.shape[:-1], o)
 
 
 def _resolve_conv_impl(conv_impl):
@@ -287,8 +303,7 @@ class ResNet(nnx.Module):
     self.depth = depth
     self.dtype = dtype
     self.conv_impl = conv_impl
-    self.conv1 = nnx.Conv(3, 64, (7, 7), strides=2, padding=((3, 3), (3, 3)), use_bias=False,
-                          kernel_init=_CONV_INIT, **kw)
+    self.conv1 = _conv(3, 64, 7, 2, conv_impl=conv_impl, **kw)
     self.bn1 = _batch_norm(64, **kw)
     in_features = 64
     for stage, (features, count) in enumerate(zip(STAGE_FEATURES, counts)):
