@@ -19,6 +19,11 @@ with its inputs donated. After two warm-up steps each (ours: compile), the
 contenders take turns, `--steps` steps per turn for `--rounds` rounds, so that
 load from other processes falls on all of them alike. The table gives
 images/s of the fastest step (least disturbed) and of the median step.
+
+The process tunes glibc's malloc as `neuralannot_jax.main` does
+(`neuralannot_jax/host_memory.py`: freed memory is kept and reused, no page faults
+per step), for every contender alike; `NEURALANNOT_MALLOC=default python tools/...`
+measures with glibc's defaults instead.
 """
 
 import argparse
@@ -32,6 +37,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from neuralannot_jax import host_memory  # noqa: E402
+
+MALLOC_KEPT = host_memory.keep_freed_memory()  # before jax and torch start their threads
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -176,7 +185,9 @@ def main(argv=None):
         a for a in (argv if argv is not None else sys.argv[1:]))
     machine = (f'{platform.machine()}, {os.cpu_count()} cores, load average '
                f'{os.getloadavg()[0]:.1f} at the end; jax {jax.__version__} (XLA:CPU, all cores), '
-               f'torch {torch.__version__} ({args.threads} threads); float32')
+               f'torch {torch.__version__} ({args.threads} threads); float32; malloc: '
+               + ('freed memory kept (host_memory), for both' if MALLOC_KEPT else
+                  'glibc defaults'))
     with open(args.write, 'a') as f:
       f.write(f'\n### ResNet-{args.depth} train step, {datetime.date.today().isoformat()}\n\n'
               f'Command: `{command.strip()}`  \n'
