@@ -55,6 +55,38 @@ _NHWC = ('NHWC', 'HWIO', 'NHWC')
 CONV_IMPLS = ('auto', 'xla', 'dots')
 
 
+def _rows_product(a, b):
+  """a^T b, the sum over rows of (M, K) a and (M, N) b: a kernel gradient. -> (K, N) float32.
+
+  XLA:CPU runs this product (both operands contracted over their rows) up to twice as
+  fast when the wider operand comes second: (32768, 64)^T (32768, 256) takes 8.4 ms,
+  (32768, 256)^T (32768, 64) 14.1 ms on a 2-core AVX2 machine. So the narrower goes first.
+  """
+  if a.shape[1] > b.shape[1]:
+    # The barrier keeps XLA from folding the transpose back into the dot, which
+    # would restore the slow operand order.
+    return lax.optimization_barrier(jnp.dot(b.T, a, preferred_element_type=jnp.float32)).T
+  return jnp.dot(a.T, b, preferred_element_type=jnp.float32)
+
+
+@jax.custom_vjp
+def _matmul(x, w):
+  """(M, K) x (K, N) -> (M, N), whose gradient for w goes through _rows_product."""
+  return jnp.dot(x, w)
+
+
+def _matmul_fwd(x, w):
+  return jnp.dot(x, w), (x, w)
+
+
+def _matmul_bwd(residuals, dy):
+  x, w = residuals
+  return jnp.dot(dy, w.T).astype(x.dtype), _rows_product(x, dy).astype(w.dtype)
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
 def _pointwise_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs_dilation=None,
                     dimension_numbers=None, feature_group_count=1, precision=None,
                     preferred_element_type=None, out_sharding=None):
@@ -71,22 +103,24 @@ def _pointwise_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs
     raise ValueError('_pointwise_conv does not take out_sharding (its product is 2-D)')
   sh, sw = window_strides
   x = lhs[:, ::sh, ::sw, :] if (sh, sw) != (1, 1) else lhs
+  if precision is not None or preferred_element_type is not None:
+    raise ValueError('_pointwise_conv runs at default precision only')
   # A 2-D product: its kernel gradient is then one dot contracting over the rows of
   # both operands. With (B, H, W) kept as three contracting dimensions, XLA:CPU
   # first copies one operand transposed (the BatchNorm backward, written with
   # strides), a third of the layer's backward time.
-  y = jnp.dot(x.reshape(-1, x.shape[-1]), rhs[0, 0], precision=precision,
-              preferred_element_type=preferred_element_type)
+  y = _matmul(x.reshape(-1, x.shape[-1]), rhs[0, 0])
   return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _conv_dot_kernel_grad(x, kernel, strides, padding):
-  """An NHWC/HWIO convolution whose kernel gradient is kh * kw shifted dots.
+  """An NHWC/HWIO convolution whose kernel gradient is one dot of im2col patches.
 
   Forward and input gradient are XLA's. The kernel gradient, which XLA:CPU
   runs as a convolution with a window the size of the image (slow), is instead
-  dk[i, j] = sum over (b, h, w) of x_pad[b, s h + i, s w + j, :]^T dy[b, h, w, :].
+  dk[i, j] = sum over (b, h, w) of x_pad[b, s h + i, s w + j, :]^T dy[b, h, w, :],
+  all kh * kw taps in one product of the patches with dy (_rows_product).
   """
   return lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC)
 
@@ -101,19 +135,9 @@ def _conv_dot_kernel_grad_bwd(strides, padding, residuals, dy):
       lambda x: lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC), x)
   (dx,) = input_vjp(dy)
   kh, kw = kernel.shape[:2]
-  sh, sw = strides
-  ho, wo = dy.shape[1:3]
-  x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
-  rows = []
-  for i in range(kh):
-    row = []
-    for j in range(kw):
-      window = x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-      # 2-D operands for the same reason as in _pointwise_conv.
-      row.append(jnp.dot(window.reshape(-1, window.shape[-1]).T, dy.reshape(-1, dy.shape[-1]),
-                         preferred_element_type=jnp.float32))
-    rows.append(jnp.stack(row))
-  return dx, jnp.stack(rows).astype(kernel.dtype)
+  patches = _patches(x, kh, kw, strides, padding)
+  dk = _rows_product(patches.reshape(-1, patches.shape[-1]), dy.reshape(-1, dy.shape[-1]))
+  return dx, dk.reshape(kernel.shape).astype(kernel.dtype)
 
 
 _conv_dot_kernel_grad.defvjp(_conv_dot_kernel_grad_fwd, _conv_dot_kernel_grad_bwd)
@@ -143,20 +167,23 @@ IM2COL_MAX_PIXELS = 64
 IM2COL_MAX_CHANNELS = 4
 
 
-def _im2col_conv(x, kernel, strides, padding):
-  """(B, H, W, C) x (kh, kw, C, O) -> (B, Ho, Wo, O) as one dot of the kh * kw shifted
-  windows (B, Ho, Wo, kh * kw * C) with the (kh * kw * C, O) kernel; autodiff gives dots
-  and pads for both gradients."""
-  kh, kw, c, o = kernel.shape
+def _patches(x, kh, kw, strides, padding):
+  """(B, H, W, C) -> (B, Ho, Wo, kh * kw * C): the input window of every output pixel (im2col)."""
   sh, sw = strides
   x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
   ho = (x.shape[1] - kh) // sh + 1
   wo = (x.shape[2] - kw) // sw + 1
-  windows = [x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-             for i in range(kh) for j in range(kw)]
-  patches = jnp.concatenate(windows, axis=-1)
+  return jnp.concatenate([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                          for i in range(kh) for j in range(kw)], axis=-1)
+
+
+def _im2col_conv(x, kernel, strides, padding):
+  """(B, H, W, C) x (kh, kw, C, O) -> (B, Ho, Wo, O) as one dot of the kh * kw shifted
+  windows (B, Ho, Wo, kh * kw * C) with the (kh * kw * C, O) kernel."""
+  kh, kw, c, o = kernel.shape
+  patches = _patches(x, kh, kw, strides, padding)
   # 2-D, as in _pointwise_conv: no transposed copy for the kernel gradient.
-  y = jnp.dot(patches.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, o))
+  y = _matmul(patches.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, o))
   return y.reshape(*patches.shape[:-1], o)
 
 
