@@ -294,3 +294,16 @@ def test_small_maps_and_the_stem_take_im2col_and_match_xla(shape, size, stride):
   np.testing.assert_allclose(value, value_ref, rtol=1e-5)
   for a, b in zip(grads, grads_ref):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())
+
+
+@pytest.mark.parametrize('shape', [(2, 9, 7, 3), (1, 8, 8, 2)])
+def test_max_pool_gradient_matches_xla_including_ties(shape):
+  # Small integers: most windows hold the maximum twice or more, so the test also
+  # pins down which one takes the gradient (the first, row-major, as XLA and torch).
+  x = jnp.asarray(np.random.default_rng(0).integers(0, 3, shape).astype(np.float32))
+  dy = jnp.asarray(_images((shape[0], (shape[1] + 1) // 2, (shape[2] + 1) // 2, shape[3]), seed=4))
+  reference = lambda x: nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+  y, vjp = jax.vjp(resnet._max_pool, x)  # pylint: disable=protected-access
+  y_ref, vjp_ref = jax.vjp(reference, x)
+  np.testing.assert_array_equal(y, y_ref)
+  np.testing.assert_allclose(vjp(dy)[0], vjp_ref(dy)[0], rtol=1e-6, atol=1e-6)

@@ -187,6 +187,49 @@ def _im2col_conv(x, kernel, strides, padding):
   return y.reshape(*patches.shape[:-1], o)
 
 
+def _pool_windows(x_pad, ho, wo):
+  """The nine (B, ho, wo, C) strided windows of a 3x3 / 2 pool over padded (B, H, W, C)."""
+  return [x_pad[:, i:i + 2 * (ho - 1) + 1:2, j:j + 2 * (wo - 1) + 1:2, :]
+          for i in range(3) for j in range(3)]
+
+
+@jax.custom_vjp
+def _max_pool(x):
+  """torch's MaxPool2d(3, stride=2, padding=1) on (B, H, W, C) -> (B, ceil(H/2), ceil(W/2), C).
+
+  The gradient goes to the first maximum of each window (row-major), as torch's and
+  XLA's do, but computed as nine masked, strided pads instead of XLA:CPU's
+  select-and-scatter: 29 vs 66 ms forward + backward at (8, 128, 128, 64).
+  """
+  return nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+
+
+def _max_pool_fwd(x):
+  y = _max_pool(x)
+  return y, (x, y)
+
+
+def _max_pool_bwd(residuals, dy):
+  x, y = residuals
+  x_pad = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-jnp.inf)
+  ho, wo = y.shape[1:3]
+  taken = jnp.zeros(y.shape, bool)
+  dx_pad = jnp.zeros(x_pad.shape, dy.dtype)
+  zero = jnp.zeros((), dy.dtype)
+  for tap, window in enumerate(_pool_windows(x_pad, ho, wo)):
+    i, j = divmod(tap, 3)
+    hit = (window == y) & ~taken
+    taken = taken | hit
+    # Back to the window's pixels: stride 2 is interior padding 1, offset (i, j).
+    dx_pad = dx_pad + lax.pad(jnp.where(hit, dy, zero), zero, (
+        (0, 0, 0), (i, x_pad.shape[1] - i - 2 * (ho - 1) - 1, 1),
+        (j, x_pad.shape[2] - j - 2 * (wo - 1) - 1, 1), (0, 0, 0)))
+  return (dx_pad[:, 1:-1, 1:-1, :],)
+
+
+_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
 def _resolve_conv_impl(conv_impl):
   if conv_impl not in CONV_IMPLS:
     raise ValueError(f'conv_impl {conv_impl!r}: choose one of {CONV_IMPLS}')
@@ -350,7 +393,10 @@ class ResNet(nnx.Module):
     """
     x = nnx.relu(self.bn1(self.conv1(x)))
     # nnx.max_pool pads with -inf, so the padding never wins: torch's padding=1.
-    x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    if self.conv_impl == 'dots':
+      x = _max_pool(x)
+    else:
+      x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
       for block in layer:
         x = block(x)
