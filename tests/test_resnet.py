@@ -255,14 +255,17 @@ def test_conv_impl_dots_matches_xla_convolutions(block_type, args):
   dots = block_type(*args, conv_impl='dots', rngs=nnx.Rngs(0))
   xla = block_type(*args, conv_impl='xla', rngs=nnx.Rngs(1))
   nnx.update(xla, nnx.state(dots))
-  x = jnp.asarray(_images((2, 9, 10, args[0]), seed=5))
+  # 17 x 18 input: the strided 3x3 sees a map above IM2COL_MAX_PIXELS (XLA convolution,
+  # kernel gradient from patches), the second 3x3 one below it (all im2col).
+  assert 9 * 9 <= resnet.IM2COL_MAX_PIXELS < 17 * 18
+  x = jnp.asarray(_images((2, 17, 18, args[0]), seed=5))
 
   @nnx.jit
   def loss_and_grads(block):
     return nnx.value_and_grad(lambda block: jnp.sum(block(x) ** 2))(block)
 
   (loss_dots, grads_dots), (loss_xla, grads_xla) = loss_and_grads(dots), loss_and_grads(xla)
-  assert dots(x).shape[1:3] == (5, 5)
+  assert dots(x).shape[1:3] == (9, 9)
   np.testing.assert_allclose(loss_dots, loss_xla, rtol=1e-5)
   for a, b in zip(jax.tree.leaves(grads_dots), jax.tree.leaves(grads_xla)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max())

@@ -159,8 +159,10 @@ def _spatial_conv(lhs, rhs, window_strides, padding, *, lhs_dilation=None, rhs_d
 # Maps of at most this many pixels (H * W) go through `_im2col_conv`. XLA:CPU rewrites a
 # 3x3 convolution on a map smaller than its window (2x2, e.g. layer4 at 64 px) into a
 # form it runs ~100x slower than the arithmetic needs; on small maps the kh * kw copies
-# of im2col are cheap, on large ones they cost more than they save.
-IM2COL_MAX_PIXELS = 64
+# of im2col are cheap, on large ones they cost more than they save. 256 (16x16) measured
+# best: ResNet-50 at 256 px 3.32 -> 3.45 img/s against 64, no change at 128 px or for
+# ResNet-18 at 64 px; 1024 fell back to 3.33 (tools/benchmark_resnet.py).
+IM2COL_MAX_PIXELS = 256
 # Inputs with at most this many channels (the RGB stem) go through `_im2col_conv` too:
 # its patches are then narrow (7 * 7 * 3 = 147), and XLA:CPU runs the stem's kernel
 # gradient as a convolution with a 128x128 window, 10% of a ResNet-50 step at 256 px.
