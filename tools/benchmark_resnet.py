@@ -11,7 +11,8 @@ the pooled features. Contenders, all starting from the same random weights
   torch     the torch.nn reference of tools/convert_torchvision_resnet.py (NCHW),
             `--threads` intra-op threads
   ours      neuralannot_jax.models.resnet.ResNet with conv_impl='dots' (the default on CPU):
-            1x1 convolutions as dots, 3x3 kernel gradients as nine shifted dots
+            1x1 convolutions, the stem and 3x3 ones on small maps as 2-D dots, kernel
+            gradients as products over rows, the max-pool gradient as masked pads
   ours_xla  the same with conv_impl='xla': nnx.Conv everywhere, a plain Flax ResNet
 
 Ours is one `jax.jit` step of (params, batch stats, optimizer state, images)
@@ -181,7 +182,9 @@ def main(argv=None):
                                 for s, n, b, m, r, w in rows])
   print(table)
   if args.write:
-    command = 'python tools/benchmark_resnet.py ' + ' '.join(
+    env = (f'{host_memory.ENV_VAR}={os.environ[host_memory.ENV_VAR]} '
+           if host_memory.ENV_VAR in os.environ else '')
+    command = env + 'python tools/benchmark_resnet.py ' + ' '.join(
         a for a in (argv if argv is not None else sys.argv[1:]))
     machine = (f'{platform.machine()}, {os.cpu_count()} cores, load average '
                f'{os.getloadavg()[0]:.1f} at the end; jax {jax.__version__} (XLA:CPU, all cores), '
@@ -193,8 +196,10 @@ def main(argv=None):
               f'Command: `{command.strip()}`  \n'
               f'Machine: {machine}. Batch {args.batch}, {args.optimizer}, forward + backward + '
               'update, same initial weights. `ours` = `models.resnet.ResNet(conv_impl="dots")`, the '
-              'CPU default (1x1 convolutions as dots, 3x3 kernel gradients as nine shifted dots); '
-              '`ours_xla` = `conv_impl="xla"` (nnx.Conv everywhere: a plain Flax ResNet).\n\n'
+              'CPU default (1x1 convolutions, the stem and 3x3 convolutions on maps up to 16x16 as '
+              '2-D dots; kernel gradients as one product over rows; the max-pool gradient as '
+              'masked pads); `ours_xla` = `conv_impl="xla"` (nnx.Conv everywhere: a plain Flax '
+              'ResNet).\n\n'
               f'{table}\n')
     print(f'appended to {args.write}')
 

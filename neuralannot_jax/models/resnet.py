@@ -361,10 +361,12 @@ class ResNet(nnx.Module):
   `dtype` is the compute dtype (e.g. jnp.bfloat16), `param_dtype` the storage
   dtype of the parameters and running statistics. `zero_init_residual` starts
   the last BN scale of every block at 0 (off, as in torchvision).
-  `conv_impl` picks how the block convolutions run, with the same parameters
-  and results: 'xla' (nnx.Conv as is), 'dots' (1x1 convolutions as dots, the
-  kernel gradients of 3x3 ones as shifted dots: 1.4-1.5x faster training on
-  XLA:CPU, see tools/benchmark_resnet.py), 'auto' ('dots' on CPU, else 'xla').
+  `conv_impl` picks how the convolutions and the max pool run, with the same
+  parameters and results: 'xla' (nnx.Conv, nnx.max_pool as is), 'dots' (1x1
+  convolutions, the stem and 3x3 ones on small maps as 2-D dots, kernel gradients
+  as one product over rows, the max-pool gradient as masked pads: 2.4x faster
+  training on XLA:CPU, see tools/benchmark_resnet.py), 'auto' ('dots' on CPU,
+  else 'xla').
   """
 
   def __init__(self, depth, *, rngs, dtype=jnp.float32, param_dtype=jnp.float32,
