@@ -9,20 +9,34 @@ Measures samples/s of a forward pass (vertices + joints) and of forward + backwa
 and translation), float32. Without --model_dir it generates the stand-in models, which
 have the real models' sizes. JAX compile time is excluded and reported separately.
 Needs torch and smplx (requirements-dev.txt) for the reference column.
+
+Like `neuralannot_jax.main`, the process keeps freed memory for reuse
+(`neuralannot_jax/host_memory.py`: no page faults per call), for both libraries alike;
+`NEURALANNOT_MALLOC=default python tools/...` measures with glibc's defaults. Using
+body_models alone, `GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:`
+`glibc.malloc.trim_threshold=18446744073709551615` in the environment does the same.
 """
 
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import body_models
-from body_models import skeletons
+from neuralannot_jax import host_memory  # noqa: E402
+
+MALLOC_KEPT = host_memory.keep_freed_memory()  # before jax and torch start their threads
+
+# pylint: disable=wrong-import-position
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import body_models  # noqa: E402
+from body_models import skeletons  # noqa: E402
 
 
 def random_params(family, batch, seed=0):
@@ -118,15 +132,18 @@ def main():
 
   if args.write:
     import torch  # pylint: disable=g-import-not-at-top
+    env = (f'{host_memory.ENV_VAR}={os.environ[host_memory.ENV_VAR]} '
+           if host_memory.ENV_VAR in os.environ else '')
     lines = [
         '',
         f'### Body models, {time.strftime("%Y-%m-%d")}',
         '',
-        f'Command: `python tools/benchmark_body_models.py --batches {args.batches} '
+        f'Command: `{env}python tools/benchmark_body_models.py --batches {args.batches} '
         f'--families {args.families} --seconds {args.seconds}`  ',
         f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
         f'{jax.devices()[0].platform}; jax {jax.__version__}, torch {torch.__version__} '
-        f'({torch.get_num_threads()} threads); float32; '
+        f'({torch.get_num_threads()} threads); float32; malloc: '
+        f'{"freed memory kept (host_memory), for both" if MALLOC_KEPT else "glibc defaults"}; '
         f'models: {"stand-ins" if tmp else model_dir}.',
         '',
         '| model | batch | ours fwd (samples/s) | smplx fwd | ratio | ours fwd+bwd | '
