@@ -1,14 +1,24 @@
 """Shared fixtures: stand-in body models generated once per test session.
 
-XLA:CPU compiles with LLVM at optimisation level 0 in the tests: their models are tiny, so
-the suite's time goes to compiling, not running (level 0 cut the end-to-end tests' time by a
-quarter). Set before JAX starts its backend; subprocesses the tests start inherit it.
+The suite's time goes to compiling, not running (the models are tiny), so:
+- XLA:CPU compiles with LLVM at optimisation level 0 (cut the end-to-end tests by a quarter);
+- a persistent compilation cache, fresh for each session, lets the many tests that build the
+  same tiny train step compile it once (test_train + test_main: 201 -> 168 s).
+Both are set before JAX starts; subprocesses the tests start inherit them.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_backend_optimization_level=0').strip()
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE_DIR = tempfile.mkdtemp(prefix='neuralannot_test_jax_cache_')
+  atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE_DIR
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 
 import pytest  # pylint: disable=wrong-import-position
 
