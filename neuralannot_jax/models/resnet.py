@@ -169,14 +169,19 @@ IM2COL_MAX_PIXELS = 256
 IM2COL_MAX_CHANNELS = 4
 
 
+def _windows(x_pad, kh, kw, strides):
+  """The kh * kw strided windows (B, Ho, Wo, C) of padded (B, H, W, C), tap (i, j) at i * kw + j."""
+  sh, sw = strides
+  ho = (x_pad.shape[1] - kh) // sh + 1
+  wo = (x_pad.shape[2] - kw) // sw + 1
+  return [x_pad[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+          for i in range(kh) for j in range(kw)]
+
+
 def _patches(x, kh, kw, strides, padding):
   """(B, H, W, C) -> (B, Ho, Wo, kh * kw * C): the input window of every output pixel (im2col)."""
-  sh, sw = strides
   x = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
-  ho = (x.shape[1] - kh) // sh + 1
-  wo = (x.shape[2] - kw) // sw + 1
-  return jnp.concatenate([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                          for i in range(kh) for j in range(kw)], axis=-1)
+  return jnp.concatenate(_windows(x, kh, kw, strides), axis=-1)
 
 
 def _im2col_conv(x, kernel, strides, padding):
@@ -187,12 +192,6 @@ def _im2col_conv(x, kernel, strides, padding):
   # 2-D, as in _pointwise_conv: no transposed copy for the kernel gradient.
   y = _matmul(patches.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, o))
   return y.reshape(*patches.shape[:-1], o)
-
-
-def _pool_windows(x_pad, ho, wo):
-  """The nine (B, ho, wo, C) strided windows of a 3x3 / 2 pool over padded (B, H, W, C)."""
-  return [x_pad[:, i:i + 2 * (ho - 1) + 1:2, j:j + 2 * (wo - 1) + 1:2, :]
-          for i in range(3) for j in range(3)]
 
 
 @jax.custom_vjp
@@ -218,7 +217,7 @@ def _max_pool_bwd(residuals, dy):
   taken = jnp.zeros(y.shape, bool)
   dx_pad = jnp.zeros(x_pad.shape, dy.dtype)
   zero = jnp.zeros((), dy.dtype)
-  for tap, window in enumerate(_pool_windows(x_pad, ho, wo)):
+  for tap, window in enumerate(_windows(x_pad, 3, 3, (2, 2))):
     i, j = divmod(tap, 3)
     hit = (window == y) & ~taken
     taken = taken | hit
