@@ -58,7 +58,7 @@ CONV_IMPLS = ('auto', 'xla', 'dots')
 def _rows_product(a, b):
   """a^T b, the sum over rows of (M, K) a and (M, N) b: a kernel gradient. -> (K, N) float32.
 
-  XLA:CPU runs this product (both operands contracted over their rows) up to twice as
+  XLA:CPU runs this product (both operands contracted over their rows) up to 1.7x as
   fast when the wider operand comes second: (32768, 64)^T (32768, 256) takes 8.4 ms,
   (32768, 256)^T (32768, 64) 14.1 ms on a 2-core AVX2 machine. So the narrower goes first.
   """
