@@ -363,7 +363,7 @@ class ResNet(nnx.Module):
   `conv_impl` picks how the convolutions and the max pool run, with the same
   parameters and results: 'xla' (nnx.Conv, nnx.max_pool as is), 'dots' (1x1
   convolutions, the stem and 3x3 ones on small maps as 2-D dots, kernel gradients
-  as one product over rows, the max-pool gradient as masked pads: 2.4x faster
+  as one product over rows, the max-pool gradient as masked pads: 2-2.6x faster
   training on XLA:CPU, see tools/benchmark_resnet.py), 'auto' ('dots' on CPU,
   else 'xla').
   """
