@@ -46,3 +46,13 @@ def keep_freed_memory():
   # and -1 (SIZE_MAX) as the trim threshold: freed memory stays for the next step.
   return all(mallopt(param, value) == 1 for param, value in
              ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, -1)))
+
+
+def command_prefix():
+  """'NEURALANNOT_MALLOC=<value> ' when the variable is set, else '': for commands written to reports."""
+  return f'{ENV_VAR}={os.environ[ENV_VAR]} ' if ENV_VAR in os.environ else ''
+
+
+def describe(applied):
+  """A few words for a report on what `keep_freed_memory` returned."""
+  return 'freed memory kept (host_memory)' if applied else 'glibc defaults'

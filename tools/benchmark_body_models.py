@@ -132,18 +132,16 @@ def main():
 
   if args.write:
     import torch  # pylint: disable=g-import-not-at-top
-    env = (f'{host_memory.ENV_VAR}={os.environ[host_memory.ENV_VAR]} '
-           if host_memory.ENV_VAR in os.environ else '')
     lines = [
         '',
         f'### Body models, {time.strftime("%Y-%m-%d")}',
         '',
-        f'Command: `{env}python tools/benchmark_body_models.py --batches {args.batches} '
+        f'Command: `{host_memory.command_prefix()}python tools/benchmark_body_models.py --batches {args.batches} '
         f'--families {args.families} --seconds {args.seconds}`  ',
         f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, '
         f'{jax.devices()[0].platform}; jax {jax.__version__}, torch {torch.__version__} '
         f'({torch.get_num_threads()} threads); float32; malloc: '
-        f'{"freed memory kept (host_memory), for both" if MALLOC_KEPT else "glibc defaults"}; '
+        f'{host_memory.describe(MALLOC_KEPT)}, for both; '
         f'models: {"stand-ins" if tmp else model_dir}.',
         '',
         '| model | batch | ours fwd (samples/s) | smplx fwd | ratio | ours fwd+bwd | '

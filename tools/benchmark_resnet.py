@@ -182,15 +182,12 @@ def main(argv=None):
                                 for s, n, b, m, r, w in rows])
   print(table)
   if args.write:
-    env = (f'{host_memory.ENV_VAR}={os.environ[host_memory.ENV_VAR]} '
-           if host_memory.ENV_VAR in os.environ else '')
-    command = env + 'python tools/benchmark_resnet.py ' + ' '.join(
+    command = host_memory.command_prefix() + 'python tools/benchmark_resnet.py ' + ' '.join(
         a for a in (argv if argv is not None else sys.argv[1:]))
     machine = (f'{platform.machine()}, {os.cpu_count()} cores, load average '
                f'{os.getloadavg()[0]:.1f} at the end; jax {jax.__version__} (XLA:CPU, all cores), '
                f'torch {torch.__version__} ({args.threads} threads); float32; malloc: '
-               + ('freed memory kept (host_memory), for both' if MALLOC_KEPT else
-                  'glibc defaults'))
+               f'{host_memory.describe(MALLOC_KEPT)}, for both')
     with open(args.write, 'a') as f:
       f.write(f'\n### ResNet-{args.depth} train step, {datetime.date.today().isoformat()}\n\n'
               f'Command: `{command.strip()}`  \n'
