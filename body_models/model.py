@@ -288,23 +288,35 @@ def _skinned(model, rotmats, pose, betas, expression, transl, batch_shape):
   v_posed = v_shaped + lbs.blend(features, model.posedirs.reshape(v * 3, -1)).reshape(n, v, 3)
 
   world_rot, world_pos = lbs.rigid_transforms(rotmats, rest_joints, model.parents, model.levels)
-  transforms = lbs.skinning_transforms(world_rot, world_pos, rest_joints)
-  vertices = lbs.skin(v_posed, model.weights, transforms)
+  offset = None if transl is None else _coefficients(model, transl, 3, batch_shape)
+  if offset is None:
+    weights = model.weights
+    transforms = lbs.skinning_transforms(world_rot, world_pos, rest_joints)
+  else:  # translated inside the skinning product: see lbs.translation_joint
+    world_pos = world_pos + offset[:, None]
+    weights, transforms = lbs.translation_joint(
+        model.weights, lbs.skinning_transforms(world_rot, world_pos, rest_joints), offset)
+  vertices = lbs.skin(v_posed, weights, transforms)
+
+  def surface_points(vertex_ids, bary):
+    points = lbs.barycentric_points(vertices, vertex_ids, bary)
+    if offset is None:
+      return points
+    # The vertices carry the offset: coordinates that do not sum to 1 would scale it.
+    return points + (1 - jnp.sum(bary, -1))[..., None] * offset[:, None]
 
   joints = [world_pos, vertices[:, model.extra_vertex_ids],
-            lbs.barycentric_points(vertices, model.landmark_vertex_ids, model.landmark_bary)]
+            surface_points(model.landmark_vertex_ids, model.landmark_bary)]
   if model.contour_vertex_ids is not None:
     row = neck_yaw_index(model, rotmats)
-    joints.append(lbs.barycentric_points(
-        vertices, model.contour_vertex_ids[row], model.contour_bary[row]))
+    joints.append(surface_points(model.contour_vertex_ids[row], model.contour_bary[row]))
   joints = jnp.concatenate(joints, axis=1)
 
-  offset = _coefficients(model, transl, 3, batch_shape)[:, None]
   unflat = lambda x: x.reshape(tuple(batch_shape) + x.shape[1:])
   return Output(
-      vertices=unflat(vertices + offset),
-      joints=unflat(joints + offset),
+      vertices=unflat(vertices),
+      joints=unflat(joints),
       full_pose=unflat(rotations.matrix_to_axis_angle(rotmats) if pose is None else pose),
       global_rotations=unflat(world_rot),
-      global_translations=unflat(world_pos + offset),
+      global_translations=unflat(world_pos),
   )

@@ -1,5 +1,7 @@
 """BodyModel behaviour: closed-form geometry, batching, and JAX transformations."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,6 +42,28 @@ def test_global_orient_rotates_rigidly_about_the_root(smpl):
   rot = Rotation.from_rotvec(aa).as_matrix()
   v, j0 = np.asarray(smpl.v_template), np.asarray(smpl.J_regressor @ smpl.v_template)[0]
   np.testing.assert_allclose(out.vertices[0], (v - j0) @ rot.T + j0 + transl, atol=1e-5)
+
+
+def test_translation_is_exact_for_unnormalised_weights(smplx_model):
+  """transl moves every vertex and joint by exactly transl, however the weights and the
+  landmarks' barycentric coordinates are scaled (translation happens inside skinning)."""
+  rng = np.random.default_rng(11)
+  v = smplx_model.num_vertices
+  model = dataclasses.replace(
+      smplx_model,
+      weights=smplx_model.weights * rng.uniform(0.5, 1.5, size=(v, 1)).astype(np.float32),
+      landmark_bary=smplx_model.landmark_bary * 1.3,
+      contour_bary=smplx_model.contour_bary * 0.8)
+  params = dict(body_pose=rng.normal(size=(2, 63)) * 0.3, betas=rng.normal(size=(2, 10)))
+  transl = np.array([[0.5, -1.0, 3.0], [-2.0, 0.25, 1.0]], np.float32)
+  still, moved = model(**params), model(**params, transl=transl)
+  for a, b in ((still.vertices, moved.vertices), (still.joints, moved.joints),
+               (still.global_translations, moved.global_translations)):
+    np.testing.assert_allclose(b, a + transl[:, None], atol=2e-5)
+  # Its gradient: each output point counts once.
+  grad = jax.grad(lambda t: jnp.sum(model(**params, transl=t).vertices) +
+                  jnp.sum(model(**params, transl=t).joints))(jnp.asarray(transl))
+  np.testing.assert_allclose(grad, np.full((2, 3), v + still.joints.shape[1]), rtol=1e-5)
 
 
 def test_bending_one_joint_moves_only_its_subtree(smpl):
