@@ -6,7 +6,7 @@
 
 Measures samples/s of a forward pass (vertices + joints) and of forward + backward
 (gradient of a squared-error loss on vertices and joints with respect to pose, shape
-and translation), float32. Without --model_dir it generates the stand-in models, which
+and translation), float32, and each worker process's peak resident memory. Without --model_dir it generates the stand-in models, which
 have the real models' sizes. JAX compile time is excluded and reported separately.
 Needs torch and smplx (requirements-dev.txt) for the reference column.
 
@@ -74,6 +74,20 @@ def rate(fn, batch, seconds, warmup_calls=5):
   return batch * calls / (time.perf_counter() - start)
 
 
+def peak_memory_mb():
+  """Peak resident memory of this process so far, in MB (nan off Linux).
+
+  VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over exec, so a worker would
+  report its parent's peak (the parent writes the stand-in models) if that was larger.
+  """
+  try:
+    with open('/proc/self/status') as f:
+      kib = next(line.split()[1] for line in f if line.startswith('VmHWM:'))
+  except (OSError, StopIteration):
+    return float('nan')
+  return int(kib) / 1024
+
+
 def bench_ours(model_dir, family, params, seconds):
   """Our forward and forward+backward rates, compile time, library version."""
   import jax  # pylint: disable=g-import-not-at-top
@@ -93,7 +107,8 @@ def bench_ours(model_dir, family, params, seconds):
   batch = len(next(iter(params.values())))
   return dict(fwd=rate(lambda: jax.block_until_ready(fwd(jparams)), batch, seconds),
               fwd_bwd=rate(lambda: jax.block_until_ready(grad(jparams)), batch, seconds),
-              compile_s=compile_s, version=f'jax {jax.__version__} ({jax.devices()[0].platform})')
+              compile_s=compile_s, peak_mb=peak_memory_mb(),
+              version=f'jax {jax.__version__} ({jax.devices()[0].platform})')
 
 
 def bench_smplx(model_dir, family, params, seconds):
@@ -114,7 +129,7 @@ def bench_smplx(model_dir, family, params, seconds):
 
   batch = len(next(iter(params.values())))
   return dict(fwd=rate(fwd, batch, seconds), fwd_bwd=rate(fwd_bwd, batch, seconds),
-              version=f'torch {torch.__version__} ({torch.get_num_threads()} threads)')
+              peak_mb=peak_memory_mb(), version=f'torch {torch.__version__} ({torch.get_num_threads()} threads)')
 
 
 def run_worker(contender, model_dir, family, batch, seconds):
@@ -143,14 +158,14 @@ def write_report(path, args, rows, versions, stand_ins):
       f'both; models: {"stand-ins" if stand_ins else args.model_dir}.',
       '',
       '| model | batch | ours fwd (samples/s) | smplx fwd | ratio | ours fwd+bwd | '
-      'smplx fwd+bwd | ratio | compile (s) |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      'smplx fwd+bwd | ratio | compile (s) | peak memory (MB): ours | smplx |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for family, batch, ours, ref in rows:
     lines.append(f'| {family} | {batch} | {ours["fwd"]:.0f} | {ref["fwd"]:.0f} | '
                  f'{ours["fwd"] / ref["fwd"]:.2f} | {ours["fwd_bwd"]:.0f} | '
                  f'{ref["fwd_bwd"]:.0f} | {ours["fwd_bwd"] / ref["fwd_bwd"]:.2f} | '
-                 f'{ours["compile_s"]:.1f} |')
+                 f'{ours["compile_s"]:.1f} | {ours["peak_mb"]:.0f} | {ref["peak_mb"]:.0f} |')
   with open(path, 'a') as f:
     f.write('\n'.join(lines) + '\n')
 
@@ -183,7 +198,7 @@ def main():
     args.model_dir = tmp.name
     synthetic.write_all(args.model_dir, seed=0)
   contenders = CONTENDERS[:1] if args.no_reference else CONTENDERS
-  nan = dict(fwd=float('nan'), fwd_bwd=float('nan'), version='')
+  nan = dict(fwd=float('nan'), fwd_bwd=float('nan'), peak_mb=float('nan'), version='')
   rows, versions = [], {}
   for family in args.families.split(','):
     for batch in [int(b) for b in args.batches.split(',')]:
@@ -199,7 +214,8 @@ def main():
       print(f'{family:6s} batch {batch:5d}: ours fwd {ours["fwd"]:9.0f}/s  fwd+bwd '
             f'{ours["fwd_bwd"]:9.0f}/s | smplx fwd {ref["fwd"]:9.0f}/s  fwd+bwd '
             f'{ref["fwd_bwd"]:9.0f}/s | fwd+bwd ratio {ours["fwd_bwd"] / ref["fwd_bwd"]:5.2f} '
-            f'(compile {ours["compile_s"]:.1f} s)', flush=True)
+            f'(compile {ours["compile_s"]:.1f} s; peak memory {ours["peak_mb"]:.0f} vs '
+            f'{ref["peak_mb"]:.0f} MB)', flush=True)
 
   if args.write:
     write_report(args.write, args, rows, [versions[c] for c in contenders], tmp is not None)
