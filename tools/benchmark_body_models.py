@@ -6,8 +6,9 @@
 
 Measures samples/s of a forward pass (vertices + joints) and of forward + backward
 (gradient of a squared-error loss on vertices and joints with respect to pose, shape
-and translation), float32, and each worker process's peak resident memory. Without --model_dir it generates the stand-in models, which
-have the real models' sizes. JAX compile time is excluded and reported separately.
+and translation), float32, and each worker process's peak resident memory. Without
+--model_dir it generates the stand-in models, which have the real models' sizes. JAX
+compile time is excluded and reported separately.
 Needs torch and smplx (requirements-dev.txt) for the reference column.
 
 Each library runs each case in a fresh process of its own, the two taking turns for
@@ -129,7 +130,8 @@ def bench_smplx(model_dir, family, params, seconds):
 
   batch = len(next(iter(params.values())))
   return dict(fwd=rate(fwd, batch, seconds), fwd_bwd=rate(fwd_bwd, batch, seconds),
-              peak_mb=peak_memory_mb(), version=f'torch {torch.__version__} ({torch.get_num_threads()} threads)')
+              peak_mb=peak_memory_mb(),
+              version=f'torch {torch.__version__} ({torch.get_num_threads()} threads)')
 
 
 def run_worker(contender, model_dir, family, batch, seconds):
