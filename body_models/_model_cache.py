@@ -15,11 +15,11 @@ Imports numpy and the standard library only.
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 
 import numpy as np
 
+from body_models._atomic import atomic_open
 from body_models._canonical import FAMILIES
 
 _CACHE_VERSION = 1
@@ -66,17 +66,8 @@ def read_entry(cache_path):
 
 def write_entry(cache_path, family, arrays):
   """Write the entry atomically: a temporary file in the same folder, then os.replace."""
-  folder = os.path.dirname(cache_path)
-  tmp = None
   try:
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.npz')
-    with os.fdopen(fd, 'wb') as f:
+    with atomic_open(cache_path, 'wb') as f:
       np.savez(f, **{_FAMILY_ENTRY: np.array(family)}, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, cache_path)
   except OSError as e:  # The cache only saves time; a read-only folder must not stop a load.
     warnings.warn(f'could not write the model cache entry {cache_path} ({e})')
-    if tmp is not None and os.path.exists(tmp):
-      os.unlink(tmp)

@@ -45,7 +45,6 @@ Kernels are (in, out), so a layer is `x @ kernel + bias`. On disk (`save` /
 """
 
 import os
-import tempfile
 import zipfile
 
 import jax
@@ -53,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from body_models import rotations
+from body_models._atomic import atomic_open
 
 # PyTorch's nn.LeakyReLU() default, which the released v2 model uses.
 LEAKY_SLOPE = 0.01
@@ -311,17 +311,8 @@ def save(params, path):
   path = os.fspath(path)
   flat = {k: np.asarray(v) for k, v in _flatten(params).items()}
   _check_layout(flat, f'save({path!r})')
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix='.vposer-', suffix='.npz.tmp', dir=directory)
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      np.savez(f, **flat)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  with atomic_open(path, 'wb') as f:
+    np.savez(f, **flat)
 
 
 __all__ = [

@@ -32,14 +32,13 @@ Files are written atomically (temporary file in the same folder, then `os.replac
 run that stops half-way leaves the previous file whole.
 """
 
-import contextlib
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from body_models import rotations
+from body_models._atomic import atomic_open
 
 # Released parameter keys, in the order the files list them, and their flat lengths
 # (None: as long as the model's coefficients, 10 in the release).
@@ -218,34 +217,6 @@ def _jsonable(obj, where='entries'):
   if hasattr(obj, '__array__'):  # a jax array
     return _jsonable(np.asarray(obj), where)
   raise TypeError(f'{where}: cannot write a {type(obj).__name__} to JSON')
-
-
-@contextlib.contextmanager
-def atomic_open(path, mode='w'):
-  """Open a temporary file beside `path`; on success it replaces `path`, else vanishes.
-
-  The temporary file is in the same folder so that `os.replace` is a rename on one file
-  system (atomic): readers see the old file or the new one, never a half-written one.
-  """
-  path = os.fspath(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.',
-                             suffix='.tmp')
-  try:
-    with os.fdopen(fd, mode) as f:
-      yield f
-      f.flush()
-      os.fsync(f.fileno())
-    # mkstemp makes the file private (0600); give it the permissions open() would have.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(tmp)
-    raise
 
 
 def write_json(path, obj):

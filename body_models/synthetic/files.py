@@ -22,19 +22,10 @@ import zipfile
 
 import numpy as np
 
+from body_models._atomic import write_bytes as _atomic_write
 from body_models.synthetic import build
 
 _SPARSE_REGRESSOR = ('smpl', 'mano', 'flame')
-
-
-def _atomic_write(path, data):
-  """Write bytes to `path` via a temporary file in the same folder and a rename."""
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'wb') as f:
-    f.write(data)
-  os.replace(tmp, path)
-  return path
 
 
 def _sparse(matrix):

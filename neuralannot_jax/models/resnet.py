@@ -25,13 +25,14 @@ on its 3x3 convolution. Inputs are NHWC images in ImageNet-normalised units.
 
 import functools
 import os
-import tempfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax import lax
+
+from body_models._atomic import atomic_open
 
 # torch's BatchNorm momentum 0.1 weighs the *new* batch; Flax's weighs the old
 # running value: running = 0.9 * running + 0.1 * batch in both. One difference
@@ -531,18 +532,8 @@ def _variables(model):
 
 def save_arrays(arrays, path):
   """Writes {key: array} to `path` as an .npz, atomically (temporary file, then rename)."""
-  path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix='.resnet-', suffix='.npz.tmp', dir=directory)
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      np.savez(f, **arrays)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  with atomic_open(path, 'wb') as f:
+    np.savez(f, **arrays)
 
 
 def save_weights(model, path):

@@ -16,16 +16,10 @@ import jax
 import numpy as np
 
 import body_models
+from body_models._atomic import write_bytes
 
 
-def write_atomic(path, data):
-  """Write bytes or str to `path` via a temporary file and a rename."""
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  tmp = f'{path}.tmp-{os.getpid()}'
-  with open(tmp, 'wb') as f:
-    f.write(data.encode() if isinstance(data, str) else data)
-  os.replace(tmp, path)
-  return path
+write_atomic = write_bytes  # bytes or str to a path, atomically
 
 
 def write_json(path, obj):
