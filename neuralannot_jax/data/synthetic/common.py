@@ -16,10 +16,7 @@ import jax
 import numpy as np
 
 import body_models
-from body_models._atomic import write_bytes
-
-
-write_atomic = write_bytes  # bytes or str to a path, atomically
+from body_models._atomic import write_bytes as write_atomic  # bytes or str, atomically
 
 
 def write_json(path, obj):
