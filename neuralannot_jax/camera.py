@@ -8,13 +8,22 @@ Pose2Pose by G. Moon, github.com/mks0601/Hand4Whole_RELEASE, `main/model.py` and
   * focal length (5000, 5000) pixels on the network input (`cfg.focal`). So long a focal
     makes the projection nearly orthographic, which suits an unknown camera.
   * The head predicts three numbers c per sample. c[:2] are the camera-space x, y
-    translation in metres, taken as they are; the depth is
-        t_z = k * sigmoid(c[2]),  k = sqrt(fx * fy * camera_3d_size^2 / (W * H))
-    with W x H the input size. k is the depth at which an object camera_3d_size metres
-    across spans the whole crop, so the sigmoid keeps the subject in front of the camera
-    and no larger than that. `camera_3d_size` is 2.5 for bodies (main branch, and the
-    'body' parts of the Pose2Pose branch) and 0.4 for hands and faces (Pose2Pose branch,
-    `cfg.set_args`). (0.3 there is `bbox_3d_size`, a depth range for heatmaps, not this.)
+    translation in metres, taken as they are. The authors take the depth as
+    k * sigmoid(c[2]), with
+        k = sqrt(fx * fy * camera_3d_size^2 / (W * H))
+    (W x H the input size): the depth at which an object camera_3d_size metres across
+    spans the whole crop. That formula was made for 256x192 body crops; on square crops
+    (ours: the box x1.25) a standing body needs t_z ~ 0.85 k, where the sigmoid is nearly
+    saturated, and a box smaller than its 3D extent implies (scale augmentation, bent
+    people) needs t_z > k, which it cannot give: the only way left to fit such a sample
+    in 2D is to shrink or bend the body. So the depth here is log-parametrised around k:
+        t_z = k * exp(R * tanh(c[2] / R)),   R = DEPTH_LOG_RANGE
+    which reaches every depth in k * [e^-R, e^R] with d t_z / d c = t_z near the middle
+    (a relative change per unit of c, the same for near and far subjects), and stays
+    bounded so a bad prediction cannot overflow. `camera_3d_size` is 2.5 for bodies
+    (main branch, and the 'body' parts of the Pose2Pose branch) and 0.4 for hands and
+    faces (Pose2Pose branch, `cfg.set_args`). (0.3 there is `bbox_3d_size`, a depth
+    range for heatmaps, not this.)
   * The translation is added to the model's camera-space joints before projecting
     (x = (X + t_x) / (Z + t_z) * fx + cx, ...); the released files store it as the
     body model's `transl`, so `model(transl=t)` gives camera-space points.
@@ -26,8 +35,8 @@ centre there; either way it is the image of the box centre. Camera space is Open
 (x right, y down, z forward), metres.
 """
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
 # Virtual focal length of the crop camera, pixels (the authors' `cfg.focal`).
 FOCAL = (5000.0, 5000.0)
@@ -35,6 +44,16 @@ FOCAL = (5000.0, 5000.0)
 # `camera_3d_size` (metres) by the part a family annotates (see the module docstring).
 CAMERA_3D_SIZE = {'body': 2.5, 'hand': 0.4, 'face': 0.4}
 FAMILY_PART = {'smpl': 'body', 'smplx': 'body', 'mano': 'hand', 'flame': 'face'}
+
+# Half-width of the log-depth range of `camera_translation`: t_z in k * [e^-R, e^R], a
+# subject from 20x smaller to 20x larger on the crop than camera_3d_size fills it.
+DEPTH_LOG_RANGE = 3.0
+
+# A subject's typical largest extent in metres (a standing body; a hand or face with its
+# box), for the depth the head starts at: on a square crop of 1.25x the box the subject
+# then spans 0.8 of the crop (`typical_depth_logit`).
+TYPICAL_EXTENT = {'body': 1.7, 'hand': 0.2, 'face': 0.25}
+BOX_SCALE = 1.25
 
 # Depth (metres) below which `project` clamps z. Real subjects are metres away (a body
 # filling a 256 px crop at f = 5000 is ~40 m deep), so this only ever acts on a bad
@@ -57,7 +76,8 @@ def default_camera_3d_size(family):
 
 
 def depth_scale(crop_size, focal=FOCAL, camera_3d_size=2.5):
-  """k = sqrt(fx fy camera_3d_size^2 / (W H)): the largest depth `camera_translation` gives."""
+  """k = sqrt(fx fy camera_3d_size^2 / (W H)): the depth at which camera_3d_size metres span
+  the crop, the centre of `camera_translation`'s log-depth range."""
   h, w = _hw(crop_size)
   fx, fy = focal
   return (fx * fy * camera_3d_size ** 2 / (w * h)) ** 0.5
@@ -67,17 +87,43 @@ def camera_translation(cam, crop_size, focal=FOCAL, camera_3d_size=2.5):
   """Camera-space translation of the subject from the head's three camera numbers.
 
   Args:
-    cam: (..., 3) raw outputs: t_x, t_y in metres, and a depth logit.
+    cam: (..., 3) raw outputs: t_x, t_y in metres, and a log-depth number c.
     crop_size: the network input side S, or (H, W).
     focal: (fx, fy) virtual focal length on the crop, pixels (Python numbers).
     camera_3d_size: metres; see the module docstring (2.5 body, 0.4 hand / face).
   Returns:
-    (..., 3) translation (t_x, t_y, k * sigmoid(logit)), metres; t_z in (0, k).
+    (..., 3) translation (t_x, t_y, k * exp(R tanh(c / R))), metres; t_z in
+    k * (e^-R, e^R), R = DEPTH_LOG_RANGE.
   """
   cam = jnp.asarray(cam)
   k = depth_scale(crop_size, focal, camera_3d_size)
-  t_z = k * jax.nn.sigmoid(cam[..., 2])
+  r = DEPTH_LOG_RANGE
+  t_z = k * jnp.exp(r * jnp.tanh(cam[..., 2] / r))
   return jnp.concatenate([cam[..., :2], t_z[..., None]], axis=-1)
+
+
+def depth_logit(t_z, crop_size, focal=FOCAL, camera_3d_size=2.5):
+  """The camera number c[2] that `camera_translation` turns into depth t_z (its inverse).
+
+  Args:
+    t_z: depth(s) in metres, inside k * (e^-R, e^R).
+  Returns:
+    c with the shape of t_z (numpy).
+  """
+  k = depth_scale(crop_size, focal, camera_3d_size)
+  r = DEPTH_LOG_RANGE
+  return r * np.arctanh(np.log(np.asarray(t_z, np.float64) / k) / r)
+
+
+def typical_depth_logit(family):
+  """c[2] of a subject of `TYPICAL_EXTENT` spanning 1 / BOX_SCALE of a square crop.
+
+  The depth is f * extent / (S / BOX_SCALE) and k = f * camera_3d_size / S, so their
+  ratio, and hence c, does not depend on the crop size or the focal length.
+  """
+  part = FAMILY_PART[family]
+  ratio = TYPICAL_EXTENT[part] * BOX_SCALE / CAMERA_3D_SIZE[part]
+  return float(depth_logit(ratio, 1, (1.0, 1.0), 1.0))
 
 
 def _per_point(x, dtype):
@@ -152,6 +198,7 @@ def to_original_camera(focal, princpt, inverse_affine):
   return focal, princpt
 
 
-__all__ = ['FOCAL', 'CAMERA_3D_SIZE', 'FAMILY_PART', 'MIN_DEPTH', 'default_camera_3d_size',
-           'depth_scale', 'camera_translation', 'project', 'crop_camera',
+__all__ = ['FOCAL', 'CAMERA_3D_SIZE', 'FAMILY_PART', 'DEPTH_LOG_RANGE', 'TYPICAL_EXTENT',
+           'BOX_SCALE', 'MIN_DEPTH', 'default_camera_3d_size', 'depth_scale',
+           'camera_translation', 'depth_logit', 'typical_depth_logit', 'project', 'crop_camera',
            'to_original_camera']

@@ -40,6 +40,9 @@ MODES = ('mocap', 'wild')
 ROT6D, VPOSER, PCA, FIXED = 'rot6d', 'vposer', 'pca', 'fixed'
 # Parts the head never predicts: the eyes follow the head (authors' code sets them to 0).
 FIXED_PARTS = ('leye_pose', 'reye_pose')
+# The 6D (first two matrix columns, row by row) of diag(1, -1, -1): a model (y up, facing +z)
+# turned upright and towards an OpenCV camera (y down, looking along +z).
+FACING_CAMERA_6D = np.array([1, 0, 0, -1, 0, 0], np.float32)
 # VPoser covers the 21 body joints SMPL and SMPL-X share (no hands: SMPL's 22, 23).
 VPOSER_JOINTS = 21
 
@@ -155,12 +158,24 @@ class HeadSpec:
     return out
 
   def neutral(self, dtype=np.float32):
-    """(size,) a head output that decodes to identity rotations, zero latent / PCA /
-    shape / expression and (0, 0, k / 2) translation: a natural bias for the last layer."""
+    """(size,) the head output of a plausible mean subject: a natural bias for the last layer.
+
+    It decodes to: `global_orient` upright and facing the camera (a half turn about x:
+    the models are y-up and face +z, the camera frame is OpenCV's, y down and looking
+    along +z); every other rotation-predicted joint at identity (the mean pose is added
+    by the decoder where the model has one), zero latent / PCA / shape / expression; and
+    the camera at (0, 0, the depth at which a subject of typical size fills the crop as
+    the annotation box does, `camera.typical_depth_logit`).
+    """
     parts = []
     for slot in self.slots:
       if slot.kind == ROT6D:
-        parts.append(np.tile(np.array([1, 0, 0, 1, 0, 0], dtype), slot.joints))
+        joints = np.tile(np.array([1, 0, 0, 1, 0, 0], dtype), (slot.joints, 1))
+        if slot.name == 'global_orient':
+          joints[0] = FACING_CAMERA_6D
+        parts.append(joints.reshape(-1))
+      elif slot.name == 'camera':
+        parts.append(np.array([0, 0, camera.typical_depth_logit(self.family)], dtype))
       else:
         parts.append(np.zeros(slot.width, dtype))
     return np.concatenate(parts)
@@ -342,5 +357,5 @@ def decode_rotmats(spec, raw_outputs, *, vposer_params=None, hand_components=Non
   return out
 
 
-__all__ = ['MODES', 'FIXED_PARTS', 'VPOSER_JOINTS', 'Slot', 'HeadSpec', 'decode',
+__all__ = ['MODES', 'FIXED_PARTS', 'FACING_CAMERA_6D', 'VPOSER_JOINTS', 'Slot', 'HeadSpec', 'decode',
            'decode_rotmats']
