@@ -10,6 +10,11 @@
   Both: weight * mean square of named head outputs (the VPoser latent, hand PCA
     coefficients, betas, expression), which keeps the in-the-wild solutions near the
     priors' means where 2D joints leave them free.
+  mode 'mocap' also: 'pose_rot', an L2 on every rotation-predicted joint below the root
+    (`rotation_l2`: |R - R_mean|_F^2 / 2 = 2 (1 - cos angle), the squared angle for small
+    ones). The paper's Eq. 1 puts an L2 on every predicted parameter; without it the
+    rotations 3D joints do not constrain (a limb's twist, the head, wrists, feet: leaves of
+    the joint set) are free, and the meshes come out twisted although their joints fit.
 
 The paper (Moon et al., "NeuralAnnot", CVPRW 2022) trains on exactly these terms; it does
 not state loss weights, so `DEFAULT_WEIGHTS` are ours: chosen so that at typical converged
@@ -33,6 +38,10 @@ DEFAULT_WEIGHTS = {
         'joints_3d': 1.0,
         # Trains the camera (the 3D term is root-relative); ~1 px weighs like ~1 cm.
         'joints_2d': 0.01,
+        # Mean over joints of ~angle^2 (rad^2): at 0.3 rad its gradient is ~1/20 of what
+        # the L1 3D term gives a joint that moves the set's joints, so it settles only
+        # what the joints leave free.
+        'pose_rot': 0.02,
         'betas': 1e-3,
         'expression': 1e-3,
     },
@@ -108,9 +117,29 @@ def param_l2(params, weights):
   return total, terms
 
 
+def rotation_l2(rotmats, reference=None):
+  """Mean over joints of |R - R_ref|_F^2 / 2 = 2 (1 - cos of the angle between them).
+
+  Equals angle^2 to second order and stays bounded (at most 4) and smooth everywhere,
+  unlike the norm of the axis-angle, whose gradient is undefined at a half turn.
+
+  Args:
+    rotmats: (B, J, 3, 3) local rotations.
+    reference: (J, 3, 3) or (B, J, 3, 3) rotations they are pulled towards; None = identity.
+  Returns:
+    scalar.
+  """
+  rotmats = jnp.asarray(rotmats)
+  if reference is None:
+    reference = jnp.eye(3, dtype=rotmats.dtype)
+  diff = rotmats - jnp.asarray(reference, rotmats.dtype)
+  return 0.5 * jnp.mean(jnp.sum(jnp.square(diff), axis=(-2, -1)))
+
+
 def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=None,
                      root_index: Union[int, Sequence[int]] = 0, joint_valid=None,
-                     focal=camera.FOCAL, crop_size=None):
+                     focal=camera.FOCAL, crop_size=None, rotmats=None,
+                     pose_reference=None):
   """The NeuralAnnot objective for one batch.
 
   Args:
@@ -132,6 +161,10 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
     joint_valid: (K,) `JointMapping.valid`: 0 where the model has no such joint.
     focal: virtual focal length of the crop camera.
     crop_size: S or (H, W); None = read from batch['image'].
+    rotmats: (B, J, 3, 3) the predicted local rotations below the root, for 'pose_rot'
+      (`rotation_l2`); None: no such term.
+    pose_reference: (J, 3, 3) the rotations 'pose_rot' pulls towards (the model's mean
+      pose); None = identity.
   Returns:
     (total scalar, {term name: weighted scalar}); regularisers are named 'l2_<name>'.
   """
@@ -166,8 +199,12 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
     valid = jnp.asarray(batch['valid'], dtype) * per_joint * row[:, None]
     terms['joints_2d'] = weights['joints_2d'] * joint_l1(proj, batch['joints_2d'], valid)
 
+  if rotmats is not None and weights.get('pose_rot', 0.0):
+    terms['pose_rot'] = weights['pose_rot'] * rotation_l2(rotmats, pose_reference)
+
   if params is not None:
-    reg_weights = {k: w for k, w in weights.items() if k not in ('joints_2d', 'joints_3d')}
+    reg_weights = {k: w for k, w in weights.items()
+                   if k not in ('joints_2d', 'joints_3d', 'pose_rot')}
     _, reg = param_l2(params, reg_weights)
     terms.update({f'l2_{k}': v for k, v in reg.items()})
 
@@ -176,4 +213,4 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
 
 
 __all__ = ['DEFAULT_WEIGHTS', 'joint_l1', 'root_relative', 'root_valid', 'param_l2',
-           'neuralannot_loss']
+           'rotation_l2', 'neuralannot_loss']

@@ -38,7 +38,9 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 import body_models
+from body_models import rotations
 from body_models import vposer as vposer_lib
+from neuralannot_jax import camera
 from neuralannot_jax import decode
 from neuralannot_jax import losses
 from neuralannot_jax import metrics_log
@@ -164,6 +166,13 @@ def head_spec(config) -> decode.HeadSpec:
   return decode.HeadSpec(config.family, config.mode, crop_size=int(config.crop_size))
 
 
+# Metres of root-relative GT joint that the JointEncoder sees as 1, by the part a family
+# annotates: about the joints' spread (std ~0.3 m over a body's joints, ~7 cm over a
+# hand's). Unscaled, a hand's joints were ~0.07 beside a validity channel of 1 and the
+# encoder learned them slowly.
+JOINT_INPUT_SCALE = {'body': 0.3, 'hand': 0.07, 'face': 0.07}
+
+
 def create_train_state(config, mesh=None):
   """A fresh model and optimizer, both replicated over `mesh`.
 
@@ -183,9 +192,12 @@ def create_train_state(config, mesh=None):
   if config.backbone_weights:
     resnet.load_weights(backbone, config.backbone_weights)
   num_joints = joint_sets.get(config.joint_set).num_joints if config.mode == 'mocap' else None
-  # The neutral bias starts every sample at the identity pose, zero shape, mid-depth camera.
-  model = annotator_lib.Annotator(backbone, spec.size, num_joints_3d=num_joints, rngs=rngs,
-                                  dtype=dtype, output_bias=spec.neutral())
+  # The neutral bias starts every sample upright, facing the camera, at the mean pose and
+  # shape, at a typical depth.
+  model = annotator_lib.Annotator(
+      backbone, spec.size, num_joints_3d=num_joints, rngs=rngs, dtype=dtype,
+      output_bias=spec.neutral(),
+      joint_scale=JOINT_INPUT_SCALE[camera.FAMILY_PART[config.family]])
   model.train()
   tx = adam(float(config.lr), tuple(int(b) for b in config.lr_boundaries),
              float(config.adam_eps))
@@ -254,6 +266,12 @@ def network_inputs(model, batch, root):
   return batch['image'], losses.root_relative(batch['joints_3d'], root), valid
 
 
+def mean_rotations(body_model):
+  """(J, 3, 3) the model's mean pose as rotations (identity where it has none)."""
+  return rotations.axis_angle_to_matrix(
+      jnp.asarray(body_model.pose_mean, jnp.float32).reshape(-1, 3))
+
+
 def loss_fn(model, body_model, batch, step_spec, vposer_params=None):
   """NeuralAnnot loss of one batch.
 
@@ -280,7 +298,8 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None):
   total, terms = losses.neuralannot_loss(
       joints, batch, transl, spec.mode,
       None if step_spec.weights is None else dict(step_spec.weights), params=parts,
-      root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal)
+      root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal,
+      rotmats=params['rotmats'][:, 1:], pose_reference=mean_rotations(body_model)[1:])
   if 'target_pose' in batch:  # two-stage: the initial pseudo-GTs supervise the parameters
     extra = two_stage.loss(params['rotmats'], params['betas'], batch, spec.family,
                            None if step_spec.param_weights is None

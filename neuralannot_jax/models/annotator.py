@@ -31,8 +31,11 @@ class JointEncoder(nnx.Module):
   """
 
   def __init__(self, num_joints: int, hidden: int = 512, out: int = 512, *, rngs: nnx.Rngs,
-               dtype=jnp.float32):
+               dtype=jnp.float32, scale: float = 1.0):
+    """Args: scale: metres that become 1 at the input (about the joints' spread, so that
+    they weigh like the validity channel and the Linear's default init sees unit inputs)."""
     self.num_joints = num_joints
+    self.scale = float(scale)
     self.out_features = out
     self.dtype = dtype
     self.fc1 = nnx.Linear(num_joints * 4, hidden, dtype=dtype, param_dtype=jnp.float32, rngs=rngs)
@@ -55,7 +58,7 @@ class JointEncoder(nnx.Module):
       raise ValueError(f'JointEncoder: valid must be {joints.shape[:2]} (B, K), got {valid.shape}')
     mask = valid[..., None] > 0
     # `where`, not a product: 0 * NaN is NaN, and datasets mark missing joints in either way.
-    x = jnp.where(mask, joints, 0).astype(self.dtype)
+    x = jnp.where(mask, joints / self.scale, 0).astype(self.dtype)
     x = jnp.concatenate([x, mask.astype(self.dtype)], axis=-1)  # (B, K, 4)
     x = x.reshape(x.shape[0], -1)  # (B, 4K)
     x = nnx.relu(self.fc1(x))
@@ -79,7 +82,7 @@ class Annotator(nnx.Module):
   def __init__(self, backbone: nnx.Module, output_size: int, *,
                num_joints_3d: Optional[int] = None, hidden: Optional[int] = None,
                rngs: nnx.Rngs, dtype=jnp.float32, joint_feature_size: int = 512,
-               init_scale: float = 0.01, output_bias=None):
+               init_scale: float = 0.01, output_bias=None, joint_scale: float = 1.0):
     """Builds the network.
 
     Args:
@@ -93,6 +96,8 @@ class Annotator(nnx.Module):
       init_scale: gain of the output layer's init; small, so the first predictions sit at
         `output_bias` (zero unless given: the decoder adds the mean pose, or 0 means identity).
       output_bias: optional (output_size,) initial bias of the output layer, e.g. mean parameters.
+      joint_scale: metres that the JointEncoder maps to 1 (its `scale`): about the spread of
+        the root-relative joints (tens of centimetres for a body, a few for a hand).
     """
     if not isinstance(getattr(backbone, 'out_features', None), (int, np.integer)):
       raise TypeError('Annotator: the backbone needs an int `out_features` (its feature width C), '
@@ -105,7 +110,7 @@ class Annotator(nnx.Module):
     in_features = int(backbone.out_features)
     if self.mocap:
       self.joint_encoder = JointEncoder(num_joints_3d, joint_feature_size, joint_feature_size,
-                                        rngs=rngs, dtype=dtype)
+                                        rngs=rngs, dtype=dtype, scale=joint_scale)
       in_features += joint_feature_size
     else:
       self.joint_encoder = None
