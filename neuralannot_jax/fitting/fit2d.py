@@ -4,7 +4,10 @@ Per sample (all `vmap`-ped, each with its own optimiser state):
   1. Camera from the torso (SMPLify-X's `guess_init`): the depth t_z from similar
      triangles, focal * (model torso length, 3D) / (GT torso length, 2D), over the
      shoulder-hip edges of each side (wrist to the four finger roots for MANO); t_x, t_y
-     put the model's torso centre on the GT torso centre. The body starts facing the
+     put the model's torso centre on the GT torso centre. A person with no torso edge
+     labelled (truncated, occluded) gets the same similar triangles on the spread of
+     whatever joints are labelled, and with fewer than two of them the depth at which a
+     typical subject fills the crop as the annotation box does. The body starts facing the
      camera (global orient 180 deg about x: the model's y up becomes the camera's y
      down) and, as SMPLify-X's flipped try, also facing away (then rotated 180 deg about
      the vertical); both are fitted and the lower final loss is kept.
@@ -45,7 +48,9 @@ STAGES = (
 DEFAULTS = {
     'sigma': 100.0,           # Geman-McClure scale, pixels (per coordinate)
     'depth_weight': 100.0,    # stage 0: (t_z - initial t_z)^2, squared as SMPLify-X
-    'default_depth': 10.0,    # metres, when no torso edge is visible
+    # metres, when fewer than two joints are labelled; None: a typical subject
+    # (`camera.TYPICAL_EXTENT`) spanning 1 / BOX_SCALE of a crop of 2 * princpt + 1 px.
+    'default_depth': None,
 }
 DEFAULT_STEPS_PER_STAGE = 100
 DEFAULT_LR = 0.02
@@ -72,6 +77,13 @@ def _torso(model, mapping):
   return tuple(edges), tuple(joints)
 
 
+def _typical_depth(family, focal, princpt):
+  """Depth of a typical subject spanning 1 / BOX_SCALE of the crop whose centre is princpt."""
+  part = camera.FAMILY_PART[family]
+  side = 2.0 * jnp.max(princpt) + 1.0
+  return jnp.mean(focal) * camera.TYPICAL_EXTENT[part] * camera.BOX_SCALE / side
+
+
 def initial_translation(rest, root, orient, joints_2d, valid, focal, princpt, edges, torso,
                         default_depth):
   """Camera translation of one sample from its torso (similar triangles).
@@ -81,10 +93,12 @@ def initial_translation(rest, root, orient, joints_2d, valid, focal, princpt, ed
       the global orient rotates about; orient: (3,) initial global orient.
     joints_2d: (T, 2) pixels; valid: (T,); focal, princpt: (2,).
     edges: ((a, b), ...) torso edges; torso: joint indices of the torso.
-    default_depth: metres, used when no torso edge is valid.
+    default_depth: metres (scalar), used when fewer than two joints are valid.
   Returns:
-    (3,) transl: the posed torso centre projects on the GT torso centre, at the depth
-    focal * L3d / L2d (L: mean valid torso edge length).
+    (3,) transl: the posed torso centre projects on the GT torso centre (the valid
+    joints' centre when no torso joint is valid), at the depth focal * L3d / L2d, L the
+    mean valid torso edge length, or without one the RMS spread of the valid joints about
+    their centre.
   """
   e = np.array(edges, np.int32)
   ev = valid[e[:, 0]] * valid[e[:, 1]]
@@ -92,13 +106,26 @@ def initial_translation(rest, root, orient, joints_2d, valid, focal, princpt, ed
   l3 = jnp.sum(ev * jnp.linalg.norm(rest[e[:, 0]] - rest[e[:, 1]], axis=-1))
   l2 = jnp.sum(ev * jnp.linalg.norm(joints_2d[e[:, 0]] - joints_2d[e[:, 1]], axis=-1))
   f = jnp.mean(focal)
-  depth = jnp.where((n > 0) & (l2 > 1e-3), f * l3 / jnp.maximum(l2, 1e-3), default_depth)
+  # Without a torso edge: the spread of the labelled joints, rest pose against image.
+  nv = jnp.sum(valid)
+  mv = jnp.maximum(nv, 1.0)
+  c3_all = jnp.sum(valid[:, None] * rest, 0) / mv
+  c2_all = jnp.sum(valid[:, None] * joints_2d, 0) / mv
+  s3 = jnp.sqrt(jnp.sum(valid * jnp.sum(jnp.square(rest - c3_all), -1)) / mv)
+  s2 = jnp.sqrt(jnp.sum(valid * jnp.sum(jnp.square(joints_2d - c2_all), -1)) / mv)
+  spread_depth = jnp.where((nv >= 2) & (s2 > 1.0), f * s3 / jnp.maximum(s2, 1.0),
+                           default_depth)
+  depth = jnp.where((n > 0) & (l2 > 1e-3), f * l3 / jnp.maximum(l2, 1e-3), spread_depth)
   t = np.array(torso, np.int32)
   tv = valid[t]
+  has_torso = jnp.sum(tv) > 0
   m = jnp.maximum(jnp.sum(tv), 1.0)
   rot = rotations.axis_angle_to_matrix(orient)
-  c3 = jnp.sum(tv[:, None] * ((rest[t] - root) @ rot.T + root), 0) / m
-  c2 = jnp.where(jnp.sum(tv) > 0, jnp.sum(tv[:, None] * joints_2d[t], 0) / m, princpt)
+  posed = (rest - root) @ rot.T + root
+  c3 = jnp.where(has_torso, jnp.sum(tv[:, None] * posed[t], 0) / m,
+                 jnp.sum(valid[:, None] * posed, 0) / mv)
+  c2 = jnp.where(has_torso, jnp.sum(tv[:, None] * joints_2d[t], 0) / m,
+                 jnp.where(nv > 0, c2_all, princpt))
   # (c3_xy + t_xy) / (c3_z + t_z) * f + pp = c2  with  c3_z + t_z = depth.
   xy = (c2 - princpt) * depth / focal - c3[:2]
   return jnp.concatenate([xy, (depth - c3[2])[None]])
@@ -171,8 +198,10 @@ def _fit(model, vp, j2d, valid, focal, princpt, orient0, *, mapping, plan, steps
       params.pop('body_pose')
       params['body_latent'] = jnp.zeros((vposer.dimensions(vp)[0],), model.dtype)
     params['global_orient'] = orient0.astype(model.dtype)
+    default_depth = (_typical_depth(model.family, focal, princpt)
+                     if cfg['default_depth'] is None else cfg['default_depth'])
     params['transl'] = initial_translation(rest, root, orient0, j2d, valid, focal, princpt,
-                                           edges, torso, cfg['default_depth'])
+                                           edges, torso, default_depth)
     kw = dict(model=model, mapping=mapping, plan=plan, vp=vp, j2d=j2d, valid=valid,
               focal=focal, princpt=princpt, table=table, torso_mask=torso_mask,
               tz0=params['transl'][2], cfg=cfg)
