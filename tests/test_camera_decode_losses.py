@@ -51,19 +51,71 @@ def _random_aa(rng, shape, scale=0.8):
 # ----------------------------------------------------------------------------- camera
 
 
-def test_camera_translation_matches_the_authors_formula():
+def test_camera_translation_is_log_depth_around_the_authors_k():
   cam = np.array([[0.1, -0.2, 0.0], [0.0, 0.3, 1.5], [-1.0, 0.0, -2.0]], np.float32)
   got = np.asarray(camera.camera_translation(cam, 256, (5000, 5000), 2.5))
-  k = math.sqrt(5000 * 5000 * 2.5 * 2.5 / (256 * 256))     # = 48.828125
+  k = math.sqrt(5000 * 5000 * 2.5 * 2.5 / (256 * 256))     # = 48.828125, the authors' k
+  r = camera.DEPTH_LOG_RANGE
   for row, c in zip(got, cam):
     np.testing.assert_allclose(row[:2], c[:2])
-    np.testing.assert_allclose(row[2], k / (1 + math.exp(-c[2])), rtol=1e-6)
+    np.testing.assert_allclose(row[2], k * math.exp(r * math.tanh(c[2] / r)), rtol=1e-6)
   # A non-square input (the authors' 256x192 body crop) and a hand's 0.4 m.
   got = camera.camera_translation(cam, (256, 192), (5000, 4000), 0.4)
   k = math.sqrt(5000 * 4000 * 0.4 * 0.4 / (256 * 192))
-  np.testing.assert_allclose(got[:, 2], k / (1 + np.exp(-cam[:, 2])), rtol=1e-6)
+  np.testing.assert_allclose(got[:, 2], k * np.exp(r * np.tanh(cam[:, 2] / r)), rtol=1e-6)
+  # depth_logit inverts it.
+  np.testing.assert_allclose(
+      camera.camera_translation(np.array([[0, 0, camera.depth_logit(30.0, 256)]]), 256)[0, 2],
+      30.0, rtol=1e-5)
   assert camera.default_camera_3d_size('mano') == 0.4
   assert camera.default_camera_3d_size('smplx') == 2.5
+
+
+@pytest.mark.parametrize('part,family', [('body', 'smpl'), ('hand', 'mano')])
+def test_every_box_size_is_reachable_with_a_healthy_depth_gradient(part, family):
+  """Issue 16, item 4. A subject of typical extent spanning from 1/4 of the square crop to
+  twice it (scale augmentation shrinks boxes, bent people have boxes smaller than their
+  3D extent) needs depth f * extent / span; each must come from a moderate logit with
+  d log(t_z) / dc >= 0.5. The authors' k * sigmoid(c) cannot reach spans below the crop's
+  camera_3d_size / extent fraction, nor give such a gradient near its saturation."""
+  size, f, extent = 256, 5000.0, camera.TYPICAL_EXTENT[part]
+  size_3d = camera.default_camera_3d_size(family)
+  spans = np.array([0.25, 0.5, 0.8, 1.0, 1.5, 2.0]) * size
+  depths = f * extent / spans
+  logits = np.asarray(camera.depth_logit(depths, size, (f, f), size_3d), np.float32)
+  assert np.all(np.isfinite(logits)) and np.all(np.abs(logits) < 3.0), logits
+
+  def log_depth(c):
+    cam = jnp.stack([jnp.zeros_like(c), jnp.zeros_like(c), c], -1)
+    return jnp.log(camera.camera_translation(cam, size, (f, f), size_3d)[..., 2])
+
+  np.testing.assert_allclose(np.exp(log_depth(jnp.asarray(logits))), depths, rtol=1e-4)
+  slopes = jax.vmap(jax.grad(log_depth))(jnp.asarray(logits))
+  assert np.all(slopes >= 0.5), slopes
+  # The typical subject itself (0.8 of the crop) starts at the head's neutral depth.
+  typical = camera.typical_depth_logit(family)
+  np.testing.assert_allclose(typical, logits[2], rtol=1e-4)
+
+
+def test_neutral_head_output_is_an_upright_body_facing_the_camera(smpl):
+  """Issue 16, item 3: the head's initial bias decodes to a plausible mean subject: head
+  above the pelvis in the image (OpenCV y down), the nose nearer the camera than the
+  back of the head, and the body spanning about 1/1.25 of the crop, as annotation boxes
+  make it."""
+  spec = decode_lib.HeadSpec('smpl', 'mocap', crop_size=256)
+  params = _decode(spec, spec.split(jnp.asarray(spec.neutral())[None]))
+  out = _forward(smpl, **params)
+  names = list(smpl.joint_names)
+  joints = np.asarray(out.joints[0])
+  pelvis, head = joints[names.index('pelvis')], joints[names.index('head')]
+  focal, princpt = camera.crop_camera(256)
+  pix = np.asarray(camera.project(out.vertices, focal, princpt))[0]
+  assert head[1] < pelvis[1] - 0.3              # upright: the head is higher (smaller y)
+  nose = np.asarray(out.vertices[0, int(np.argmin(out.vertices[0, :, 2]))])
+  assert nose[2] < head[2]                       # the front of the body faces the camera
+  assert abs(nose[0] - head[0]) < 0.15           # ... and it is the face, not a hand
+  span = pix[:, 1].max() - pix[:, 1].min()
+  assert 0.6 * 256 < span < 1.0 * 256, span
 
 
 def test_project_by_hand_and_crop_camera():
@@ -167,10 +219,13 @@ def test_6d_decode_recovers_known_rotations():
   np.testing.assert_allclose(params['global_orient'], aa[:, 0], atol=1e-5)
   np.testing.assert_allclose(params['body_pose'], aa[:, 1:].reshape(3, 69), atol=1e-5)
   assert params['transl'].shape == (3, 3)
-  # A flat head vector with the neutral bias decodes to the rest pose.
+  # A flat head vector with the neutral bias decodes to the rest pose, turned to face the
+  # camera (a half turn about x), at the typical depth.
   neutral = _decode(spec, spec.split(jnp.tile(jnp.asarray(spec.neutral()), (3, 1))))
   np.testing.assert_allclose(neutral['body_pose'], 0, atol=1e-6)
-  np.testing.assert_allclose(neutral['transl'][:, 2], camera.depth_scale(256) / 2, rtol=1e-6)
+  np.testing.assert_allclose(np.abs(neutral['global_orient']), [[np.pi, 0, 0]] * 3, atol=1e-5)
+  np.testing.assert_allclose(
+      neutral['transl'][:, 2], 5000 * camera.TYPICAL_EXTENT['body'] * 1.25 / 256, rtol=1e-5)
 
 
 def test_mocap_decode_and_forward_reproduce_a_pose(smpl):
@@ -347,3 +402,44 @@ def test_wild_loss_is_zero_at_the_generating_parameters(smpl, vposer_params):
   moved, _ = losses.neuralannot_loss(joints, batch, transl + jnp.array([0.05, 0, 0]), 'wild',
                                      {'joints_2d': 1.0})
   assert moved > 1.0
+
+
+def test_rotation_l2_is_two_minus_two_cos_of_the_angle():
+  rng = np.random.default_rng(11)
+  aa = _random_aa(rng, (2, 5, 3), 2.5)
+  got = losses.rotation_l2(rotations.axis_angle_to_matrix(jnp.asarray(aa)))
+  np.testing.assert_allclose(got, np.mean(2 - 2 * np.cos(np.linalg.norm(aa, axis=-1))),
+                             rtol=1e-5)
+  ref = rotations.axis_angle_to_matrix(jnp.asarray(aa[0]))    # towards a reference: 0 there
+  np.testing.assert_allclose(
+      losses.rotation_l2(rotations.axis_angle_to_matrix(jnp.asarray(aa[:1])), ref), 0,
+      atol=1e-6)
+
+
+def test_mocap_loss_settles_a_twist_the_joints_leave_free(smpl):
+  """Issue 16, item 1: turning SMPL's wrist about itself moves none of Human3.6M's 17
+  joints, so the 3D term alone leaves it free (the twisted meshes). The MoCap loss with
+  its default weights must rise with the turn and pull it back."""
+  mapping = joint_sets.model_joint_mapping('smpl', 'H36M_17')
+  rng = np.random.default_rng(12)
+  base = _random_aa(rng, (1, 24, 3), 0.4)
+  wrist = list(smpl.joint_names).index('left_wrist')
+
+  def loss(angle, gt):
+    aa = jnp.asarray(base).at[0, wrist].set(jnp.stack([angle, 0.0, 0.0]))
+    rotmats = rotations.axis_angle_to_matrix(aa)
+    out = body_models.forward_rotmats(smpl, rotmats=rotmats)
+    joints = mapping.apply(out.joints, out.vertices)
+    batch = _batch(np.zeros((1, 17, 2), np.float32), gt, np.ones((1, 17), np.float32))
+    total, terms = losses.neuralannot_loss(joints, batch, jnp.array([[0.0, 0.0, 40.0]]),
+                                           'mocap', params={}, rotmats=rotmats[:, 1:],
+                                           joint_valid=mapping.valid)
+    return total, (terms, joints)
+
+  _, (_, gt) = loss(jnp.float32(0.0), np.zeros((1, 17, 3), np.float32))
+  gt = np.asarray(gt)
+  (total0, (terms0, _)), (total1, (terms1, _)) = (loss(jnp.float32(a), gt) for a in (0.0, 0.8))
+  np.testing.assert_allclose(terms1['joints_3d'], terms0['joints_3d'], atol=1e-5)  # free
+  assert total1 > total0 + 1e-4
+  grad = jax.grad(lambda a: loss(a, gt)[0])(jnp.float32(0.8))
+  assert grad > 0                                  # gradient descent turns it back

@@ -99,6 +99,22 @@ def test_step_decreases_loss_on_a_fixed_batch(setup):
   assert losses[-1] < 0.85 * losses[0], losses
 
 
+def test_joint_encoder_sees_hand_joints_at_about_unit_scale(tmp_path):
+  """Issue 16, item 2: a hand's root-relative joints (a few cm) enter the JointEncoder at
+  about the scale of its validity channel (1), not as metres (~0.07)."""
+  synthetic.write_model('mano', tmp_path)
+  import body_models  # pylint: disable=import-outside-toplevel
+  mano = body_models.load(str(tmp_path), 'mano')
+  rng = np.random.default_rng(0)
+  out = body_models.forward(mano, hand_pose=rng.uniform(-0.5, 0.5, (8, 45)).astype(np.float32))
+  joints = np.asarray(out.joints)
+  rel = joints - joints[:, :1]
+  cfg = config(str(tmp_path), family='mano', joint_set='MANO_21', depth=18)
+  model, _ = train_lib.create_train_state(cfg, train_lib.make_mesh())
+  rms = np.sqrt(np.mean(np.square(rel / model.joint_encoder.scale)))
+  assert 0.3 < rms < 3.0, rms
+
+
 def test_nan_guard_names_the_step():
   with pytest.raises(FloatingPointError, match='step 7'):
     train_lib.check_finite({'loss': np.float32(np.nan)}, 7)
