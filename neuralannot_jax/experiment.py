@@ -19,6 +19,7 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
 """
 
 import dataclasses
+import io
 import json
 import os
 import re
@@ -31,6 +32,8 @@ import ml_collections
 import numpy as np
 
 import body_models
+from body_models._atomic import write_bytes as atomic_write
+from body_models.synthetic import h36m_regressor
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import decode
 from neuralannot_jax import distributed
@@ -218,6 +221,30 @@ def prepare_body_model(config):
     logging.info('no body model given: writing the procedural stand-in to %s', out)
     synthetic.write_model(family, out, seed=config.seed)
   return out
+
+
+# The Human3.6M regressor given to the annotator on the synthetic Human3.6M-style set (the
+# counterpart of J_regressor_h36m_correct.npy, built from the body model's own geometry).
+SYNTHETIC_H36M_REGRESSOR = 'J_regressor_h36m_synthetic.npy'
+
+
+def synthetic_regressor(config, body_model):
+  """On the synthetic Human3.6M-style set without `model.regressor`: the path of a Human3.6M
+  regressor for `body_model`, written into <workdir>/body_models once, else ''.
+
+  Without one the mapping would pair SMPL's pelvis, hips and neck with Human3.6M's joints
+  of the same names and leave the head top unsupervised.
+  """
+  if (config.dataset.format != 'synthetic' or config.dataset.synthetic.kind != 'h36m'
+      or config.model.regressor):
+    return ''
+  path = os.path.join(_path(config.workdir), 'body_models', SYNTHETIC_H36M_REGRESSOR)
+  if not os.path.exists(path):
+    buf = io.BytesIO()
+    np.save(buf, h36m_regressor.for_model(body_model))
+    atomic_write(path, buf.getvalue())
+    logging.info('synthetic h36m: Human3.6M joints from the regressor %s', path)
+  return path
 
 
 def load_body_model(config, path=None):
@@ -434,6 +461,9 @@ def run(config):
     distributed.barrier('prepare')
   model_path = prepare_body_model(config)
   body_model = load_body_model(config, model_path)
+  regressor = synthetic_regressor(config, body_model)
+  if regressor:
+    config.model.regressor = regressor
   samples, gt_file, fmt = load_samples(config, model_path)
   joint_set = samples[0].joint_set
   summary.update(samples=len(samples), joint_set=joint_set, body_model=repr(body_model))

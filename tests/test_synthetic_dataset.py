@@ -144,6 +144,7 @@ def test_coco_keypoints_are_projections_of_the_gt_joints(dataset, smpl):
 def test_h36m_layout_and_world_joints_match_the_gt(dataset, smpl):
   ann_dir = os.path.join(dataset, 'h36m', 'annotations')
   gt = _load(os.path.join(dataset, 'h36m', 'gt_smpl.json'))
+  regressor = np.load(os.path.join(dataset, 'h36m', 'gt_J_regressor_h36m.npy'))
   pattern = re.compile(r'^(s_(\d\d)_act_(\d\d)_subact_(\d\d)_ca_(\d\d))/\1_(\d{6})\.jpg$')
   seen = 0
   for name in sorted(os.listdir(ann_dir)):
@@ -172,8 +173,8 @@ def test_h36m_layout_and_world_joints_match_the_gt(dataset, smpl):
       cam_joints = (world @ rot.T + t) / 1000.0               # world mm -> camera metres
       entry = gt[str(ann['id'])]
       np.testing.assert_allclose(entry['cam_param']['focal'], cam['f'], atol=1e-3)
-      _, joints = _gt_output(smpl, entry)
-      np.testing.assert_allclose(cam_joints, scenes.h36m_joints(joints, smpl.joint_names),
+      vertices, _ = _gt_output(smpl, entry)
+      np.testing.assert_allclose(cam_joints, scenes.h36m_joints(vertices, regressor),
                                  atol=1e-3)
       uv = render.project(cam_joints, cam['f'], cam['c'])
       vis = np.array(ann['keypoints_vis'])
@@ -190,11 +191,12 @@ def test_h36m_world_smpl_params_reproduce_the_world_joints(dataset, smpl):
   ann_dir = os.path.join(dataset, 'h36m', 'annotations')
   params = _load(os.path.join(ann_dir, 'Human36M_subject1_smpl_param.json'))
   joints3d = _load(os.path.join(ann_dir, 'Human36M_subject1_joint_3d.json'))
+  regressor = np.load(os.path.join(dataset, 'h36m', 'gt_J_regressor_h36m.npy'))
   action = next(iter(params))
   sub = next(iter(params[action]))
   frame = next(iter(params[action][sub]))
-  _, joints = _gt_output(smpl, {'smpl_param': params[action][sub][frame]})
-  np.testing.assert_allclose(scenes.h36m_joints(joints, smpl.joint_names) * 1000.0,
+  vertices, _ = _gt_output(smpl, {'smpl_param': params[action][sub][frame]})
+  np.testing.assert_allclose(scenes.h36m_joints(vertices, regressor) * 1000.0,
                              joints3d[action][sub][frame], atol=0.5)
 
 

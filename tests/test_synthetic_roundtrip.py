@@ -34,14 +34,15 @@ def smpl(model_dir):
   return body_models.load(model_dir, 'smpl')
 
 
-def _gt_joints(smpl, entry, joint_set):
-  """GT SMPL of one annotation -> (joints (K, 3) camera space, valid (K,)) in `joint_set`."""
+def _gt_joints(smpl, entry, joint_set, regressor=None):
+  """GT SMPL of one annotation -> (joints (K, 3) camera space, valid (K,)) in `joint_set`
+  (read by `regressor` (K, V) when given)."""
   p = entry['smpl_param']
   pose = np.asarray(p['pose'], np.float32)
   out = smpl(global_orient=pose[None, :3], body_pose=pose[None, 3:],
              betas=np.asarray(p['shape'], np.float32)[None],
              transl=np.asarray(p['trans'], np.float32)[None])
-  mapping = joint_sets.model_joint_mapping('smpl', joint_set)
+  mapping = joint_sets.model_joint_mapping('smpl', joint_set, regressor=regressor)
   return np.asarray(mapping.apply(out.joints, out.vertices))[0], mapping.valid
 
 
@@ -76,9 +77,11 @@ def test_h36m_set_reads_back_with_gt_camera_joints(dataset, smpl):
                     if name.endswith('_data.json'))
   result = h36m.read(root, subjects=tuple(subjects), check_images=True)
   gt = json.load(open(os.path.join(root, 'gt_smpl.json')))
+  regressor = np.load(os.path.join(root, 'gt_J_regressor_h36m.npy'))
   assert len(result.samples) == 6, result.summary()
   for sample in result.samples:
-    joints, valid = _gt_joints(smpl, gt[str(sample.ann_id)], 'H36M_17')
+    joints, valid = _gt_joints(smpl, gt[str(sample.ann_id)], 'H36M_17', regressor)
+    assert valid.all()                     # all 17, the head top included
     assert sample.joint_set == 'H36M_17'
     np.testing.assert_allclose(sample.joints_3d[valid > 0], joints[valid > 0], atol=1e-4)
     projected = mocap.project(sample.joints_3d, sample.focal, sample.princpt)

@@ -7,11 +7,11 @@ Joint sets (names as `body_models.skeletons.output_joint_names`):
 - COCO_17 takes each keypoint by name from the model's output joints: nose, eyes and
   ears are the extra vertex joints (points on the surface); shoulders, elbows, wrists,
   hips, knees and ankles are kinematic joints (inside the body).
-- H36M_17 (the order of the Human3.6M annotation files) takes the model joint of the same
-  meaning where one exists: Pelvis = pelvis, hips, knees, ankles, shoulders, elbows,
-  wrists, Neck = neck, Nose = nose (surface vertex), Head_top = head (the SMPL head joint,
-  at the skull base, not the crown). Torso, the spine joint of Human3.6M, has no SMPL
-  counterpart: it is the midpoint of pelvis and neck.
+- H36M_17 (the order of the Human3.6M annotation files) is read off the mesh by a vertex
+  regressor (`body_models.synthetic.h36m_regressor`), as Human3.6M's marker-based joints
+  are not SMPL's kinematic joints. The GT is made with a variant of the regressor the
+  annotator is given (`GT_REGRESSOR`): real markers never sit where any regressor puts a
+  joint.
 """
 
 import cv2
@@ -31,15 +31,9 @@ COCO_SKELETON = ((16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 
 H36M_17 = ('Pelvis', 'R_Hip', 'R_Knee', 'R_Ankle', 'L_Hip', 'L_Knee', 'L_Ankle', 'Torso',
            'Neck', 'Nose', 'Head_top', 'L_Shoulder', 'L_Elbow', 'L_Wrist', 'R_Shoulder',
            'R_Elbow', 'R_Wrist')
-# Each H36M joint is the mean of these model joints.
-H36M_FROM_MODEL = {
-    'Pelvis': ('pelvis',), 'R_Hip': ('right_hip',), 'R_Knee': ('right_knee',),
-    'R_Ankle': ('right_ankle',), 'L_Hip': ('left_hip',), 'L_Knee': ('left_knee',),
-    'L_Ankle': ('left_ankle',), 'Torso': ('pelvis', 'neck'), 'Neck': ('neck',),
-    'Nose': ('nose',), 'Head_top': ('head',), 'L_Shoulder': ('left_shoulder',),
-    'L_Elbow': ('left_elbow',), 'L_Wrist': ('left_wrist',), 'R_Shoulder': ('right_shoulder',),
-    'R_Elbow': ('right_elbow',), 'R_Wrist': ('right_wrist',),
-}
+# The GT's Human3.6M joints: `h36m_regressor` with marker offsets 1.5x the given regressor's
+# and 1 cm of seeded jitter per joint, so they lie 1-2 cm off the annotator's definition.
+GT_REGRESSOR = {'offset_scale': 1.5, 'jitter': 0.01}
 
 # Joints on the surface (mesh vertices) count as hidden once the visible surface at their
 # pixel is this much nearer; joints inside the body need about a limb's radius more.
@@ -54,12 +48,10 @@ def coco_joints(joints, names):
   return np.asarray(joints)[..., idx, :]
 
 
-def h36m_joints(joints, names):
-  """(..., K, 3) model output joints named `names` -> (..., 17, 3) in H36M_17 order."""
-  joints = np.asarray(joints, np.float64)
-  cols = [joints[..., [names.index(m) for m in H36M_FROM_MODEL[n]], :].mean(axis=-2)
-          for n in H36M_17]
-  return np.stack(cols, axis=-2)
+def h36m_joints(vertices, regressor):
+  """(..., V, 3) mesh vertices -> (..., 17, 3) in H36M_17 order, by a (17, V) regressor."""
+  return np.einsum('kv,...vc->...kc', np.asarray(regressor, np.float64),
+                   np.asarray(vertices, np.float64))
 
 
 # ---- cameras -------------------------------------------------------------------------------

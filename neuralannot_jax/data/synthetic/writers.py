@@ -16,6 +16,8 @@ writes (each kind has `num_images` images; all ids are ints starting at 1):
   <out>/h36m/annotations/Human36M_subject{S}_smpl_param.json  world-space SMPL per frame
   <out>/h36m/images/s_01_act_02_subact_01_ca_01/s_01_act_02_subact_01_ca_01_000001.jpg
   <out>/h36m/gt_smpl.json
+  <out>/h36m/gt_J_regressor_h36m.npy              (17, V): how the GT's joints were read off
+                                                  the GT meshes (not given to the annotator)
   <out>/{coco,h36m}/gt_vertices.npz            only with save_vertices: {ann id: (V, 3)}
   <out>/freihand/...                           right MANO hands, FreiHAND training layout
                                                and gt_mano.json (see `hands`)
@@ -30,6 +32,7 @@ image: {"smpl_param": {"pose": 72, "shape": 10, "trans": 3}, "cam_param": {"foca
 body_pose=pose[3:], betas=shape, transl=trans)` reproduces the rendered mesh.
 """
 
+import io
 import math
 import os
 import time
@@ -37,6 +40,7 @@ import time
 import numpy as np
 
 import body_models
+from body_models.synthetic import h36m_regressor
 from neuralannot_jax.data.synthetic import common
 from neuralannot_jax.data.synthetic import faces
 from neuralannot_jax.data.synthetic import hands
@@ -57,6 +61,9 @@ H36M_ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Po
 _ACTION_ACTIVITY = {'Sitting': 'sit', 'SittingDown': 'sit', 'Walking': 'walk',
                     'WalkDog': 'walk', 'WalkTogether': 'walk'}
 H36M_CAMERAS = 4
+# The (17, V) regressor the GT joints were made with (`scenes.GT_REGRESSOR`), for tests and
+# for scoring against the GT's own joint definition; the annotator is not given it.
+H36M_GT_REGRESSOR = 'gt_J_regressor_h36m.npy'
 # Frame numbers are multiples of 64 so that readers sub-sampling every 5th (train) or
 # 64th (test) frame, as the common Human3.6M loaders do, keep every synthetic frame.
 H36M_FRAME_STEP = 64
@@ -209,7 +216,7 @@ def write_h36m(out_dir, poser, ctx, num_images, seed, progress):
       sj, rng = subjects[subject], rngs[k]
       # Stand on the floor (z = 0) somewhere near the middle of the capture volume.
       transl = np.array([*rng.uniform(-0.4, 0.4, 2), -verts0[k][:, 2].min()])
-      world_joints = scenes.h36m_joints(joints0[k] + transl, ctx['joint_names'])
+      world_joints = scenes.h36m_joints(verts0[k] + transl, ctx['h36m_regressor'])
       key3 = (str(action), str(sub), str(frame))
       joints3d[subject].setdefault(key3[0], {}).setdefault(key3[1], {})[key3[2]] = _r(
           world_joints * 1000.0, 2)
@@ -252,6 +259,9 @@ def write_h36m(out_dir, poser, ctx, num_images, seed, progress):
     write_json(prefix + '_joint_3d.json', joints3d[s])
     write_json(prefix + '_smpl_param.json', smpl_world[s])
   _write_gt(out_dir, gt, verts_out)
+  buf = io.BytesIO()
+  np.save(buf, ctx['h36m_regressor'])
+  write_atomic(os.path.join(out_dir, H36M_GT_REGRESSOR), buf.getvalue())
   return count
 
 
@@ -265,13 +275,14 @@ class _NoProgress:
     pass
 
 
-def _smpl_context(body_model_dir, size, jpeg_quality, save_vertices, batch_size):
+def _smpl_context(body_model_dir, size, jpeg_quality, save_vertices, batch_size, seed):
   """The SMPL model, its batched forward pass and what the body writers need of it."""
   model = body_models.load(body_model_dir, 'smpl')
   names = model.joint_names
   ctx = {'size': int(size), 'faces': np.asarray(model.faces), 'joint_names': names,
          'kinematic_names': names[:model.num_joints], 'weights': np.asarray(model.weights),
-         'quality': jpeg_quality, 'save_vertices': save_vertices}
+         'quality': jpeg_quality, 'save_vertices': save_vertices,
+         'h36m_regressor': h36m_regressor.for_model(model, seed=seed, **scenes.GT_REGRESSOR)}
   return _Poser(model, batch_size), ctx
 
 
@@ -282,7 +293,8 @@ def _meta(seed, size, counts):
   if {'coco', 'h36m'} & set(counts):
     meta.update({'family': 'smpl', 'gender': 'neutral', 'coco_joints': list(scenes.COCO_17),
                  'h36m_joints': list(scenes.H36M_17),
-                 'h36m_from_model': {k: list(v) for k, v in scenes.H36M_FROM_MODEL.items()}})
+                 'h36m_gt_regressor': {'file': 'h36m/' + H36M_GT_REGRESSOR,
+                                       **scenes.GT_REGRESSOR, 'seed': seed}})
   if 'freihand' in counts:
     meta['freihand_joint_set'] = 'HAND_21'
   if 'face' in counts:
@@ -319,7 +331,8 @@ def make_dataset(out_dir, body_model_dir, num_images=1000, size=128, seed=0,
     raise ValueError(f'unknown dataset kinds {sorted(unknown)}; expected some of {KINDS}')
   start = time.perf_counter()
   if {'coco', 'h36m'} & set(kinds):
-    poser, ctx = _smpl_context(body_model_dir, size, jpeg_quality, save_vertices, batch_size)
+    poser, ctx = _smpl_context(body_model_dir, size, jpeg_quality, save_vertices, batch_size,
+                               seed)
   opts = {'size': int(size), 'quality': jpeg_quality, 'save_vertices': save_vertices,
           'batch_size': batch_size}
   body_writers = {'coco': write_coco, 'h36m': write_h36m}
