@@ -20,6 +20,7 @@ from body_models.model import BodyModel
 from body_models.model import Output
 from body_models.model import forward
 from body_models.model import forward_rotmats
+from body_models.model import restrict
 
 __all__ = ['BodyModel', 'Output', 'ModelFileError', 'forward', 'forward_rotmats',
-           'from_arrays', 'load', 'io', 'rotations', 'skeletons']
+           'from_arrays', 'load', 'restrict', 'io', 'rotations', 'skeletons']

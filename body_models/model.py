@@ -149,6 +149,43 @@ class BodyModel:
 jax.tree_util.register_dataclass(BodyModel)
 
 
+def restrict(model, vertex_ids):
+  """The model on a subset of its vertices: same joints, same outputs at those vertices.
+
+  Skinning costs in proportion to the vertices; a fit or a loss that reads a few joints
+  through a vertex regressor needs only the regressor's support (about 1400 of SMPL's
+  6890 for a Human3.6M regressor) and the vertices the output joints are made of.
+
+  Args:
+    model: a `BodyModel` (concrete arrays: call it outside `jit`).
+    vertex_ids: the vertices wanted, any order, repeats allowed.
+  Returns:
+    (restricted `BodyModel`, ids (V',) int32): ids are the sorted original indices of
+    its vertices: `vertex_ids` plus the extra-vertex, landmark and contour vertices, so
+    that its `Output.joints` equal the full model's and its `Output.vertices` are the full
+    model's `vertices[..., ids, :]`. It has no faces (it is not a mesh to render).
+  """
+  surface = [np.asarray(model.extra_vertex_ids).ravel(),
+             np.asarray(model.landmark_vertex_ids).ravel()]
+  if model.contour_vertex_ids is not None:
+    surface.append(np.asarray(model.contour_vertex_ids).ravel())
+  ids = np.unique(np.concatenate([np.asarray(vertex_ids, np.int64).ravel()] + surface))
+  if ids.size and (ids[0] < 0 or ids[-1] >= model.num_vertices):
+    raise ValueError(f'restrict: vertex ids must lie in [0, {model.num_vertices})')
+  ids = ids.astype(np.int32)
+  local = lambda x: jnp.asarray(np.searchsorted(ids, np.asarray(x)).astype(np.int32))
+  take = lambda x: jnp.asarray(x)[ids]
+  sub = dataclasses.replace(
+      model, v_template=take(model.v_template), shapedirs=take(model.shapedirs),
+      exprdirs=take(model.exprdirs), posedirs=take(model.posedirs),
+      J_regressor=jnp.asarray(model.J_regressor)[:, ids], weights=take(model.weights),
+      faces=jnp.zeros((0, 3), jnp.int32), extra_vertex_ids=local(model.extra_vertex_ids),
+      landmark_vertex_ids=local(model.landmark_vertex_ids),
+      contour_vertex_ids=(None if model.contour_vertex_ids is None
+                          else local(model.contour_vertex_ids)))
+  return sub, ids
+
+
 def _batch_shape(model, params):
   """Broadcast leading shape of the given parameters (everything but the trailing dims)."""
   expected = model.param_shapes()

@@ -430,8 +430,11 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
     targets = two_stage.Targets(config.initial_pseudo_gt, body_model, samples)
     logging.info('train: two-stage, %d of %d samples supervised by %s', len(targets),
                  len(samples), config.initial_pseudo_gt)
-  body_model = jax.device_put(body_model, NamedSharding(mesh, P()))
   step_spec = make_step_spec(config)
+  # The loss reads only the set's joints: skin only the vertices they are read from.
+  body_model, mapping = joint_sets.restrict_to_mapping(body_model, step_spec.mapping)
+  step_spec = dataclasses.replace(step_spec, mapping=mapping)
+  body_model = jax.device_put(body_model, NamedSharding(mesh, P()))
   vposer_params = load_vposer(config)
   jset = joint_sets.get(config.joint_set)
   model, optimizer = create_train_state(config, mesh)

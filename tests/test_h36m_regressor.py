@@ -70,3 +70,28 @@ def test_synthetic_h36m_run_supervises_all_17_joints(smpl, tmp_path):
   assert np.all(np.asarray(mapping.valid) == 1)
   named = joint_sets.model_joint_mapping('smpl', 'H36M_17')
   assert np.asarray(named.valid).sum() < 17
+
+
+@pytest.mark.parametrize('family,joint_set', [('smpl', 'H36M_17'), ('smplx', 'COCO_WHOLEBODY_133'),
+                                              ('mano', 'MANO_21'), ('flame', 'FACE_68')])
+def test_restricted_model_gives_the_same_mapped_joints(tmp_path, family, joint_set):
+  """Issue 16, item 11: skinning only the vertices a mapping reads (a regressor's support,
+  surface joints, landmarks) gives the full model's mapped joints and vertices there."""
+  synthetic.write_model(family, str(tmp_path))
+  model = body_models.load(str(tmp_path), family)
+  regressor = None
+  if joint_set == 'H36M_17':
+    regressor = h36m_regressor.for_model(model)
+  mapping = joint_sets.model_joint_mapping(family, joint_set, regressor=regressor,
+                                           num_landmarks=model.num_landmarks)
+  sub, sub_mapping = joint_sets.restrict_to_mapping(model, mapping)
+  assert sub.num_vertices < model.num_vertices // 2
+  rng = np.random.default_rng(1)
+  params = {k: rng.normal(0, 0.3, (2,) + s).astype(np.float32)
+            for k, s in model.param_shapes().items()}
+  full, part = body_models.forward(model, **params), body_models.forward(sub, **params)
+  np.testing.assert_allclose(part.joints, full.joints, atol=1e-5)
+  np.testing.assert_allclose(sub_mapping.apply(part.joints, part.vertices),
+                             mapping.apply(full.joints, full.vertices), atol=1e-5)
+  _, ids = body_models.restrict(model, mapping.vertex_support())
+  np.testing.assert_allclose(part.vertices, np.asarray(full.vertices)[:, ids], atol=1e-5)

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import body_models
 from body_models import skeletons
 
 SIDES = ('left', 'right')
@@ -381,6 +382,28 @@ class JointMapping:
   def names(self):
     return get(self.joint_set).names
 
+  def vertex_support(self):
+    """(M,) int sorted ids of the mesh vertices `apply` reads (vertex sources and the
+    regressor's non-zero columns); empty when it reads joints only."""
+    ids = [s[1] for s in self.sources if s is not None and s[0] == 'vertex']
+    if self.regressor is not None:
+      ids += list(np.flatnonzero(np.any(np.asarray(self.regressor) != 0, axis=0)))
+    return np.unique(np.asarray(ids, np.int64))
+
+  def on_vertices(self, ids):
+    """This mapping for the output of `body_models.restrict(model, ids)`: vertex sources
+    and regressor columns re-indexed to the sorted `ids`, which must hold `vertex_support`."""
+    ids = np.asarray(ids)
+    missing = np.setdiff1d(self.vertex_support(), ids)
+    if missing.size:
+      raise ValueError(f'on_vertices: the {self.joint_set} mapping reads vertices '
+                       f'{missing[:5].tolist()}... that the subset lacks')
+    where = lambda v: int(np.searchsorted(ids, v))
+    sources = tuple(('vertex', where(s[1])) if s is not None and s[0] == 'vertex' else s
+                    for s in self.sources)
+    regressor = None if self.regressor is None else np.asarray(self.regressor)[:, ids]
+    return dataclasses.replace(self, sources=sources, regressor=regressor)
+
   def apply(self, joints, vertices=None):
     """Target joints from a model's output.
 
@@ -445,6 +468,22 @@ def _load_regressor(regressor, joint_set, family):
     raise ValueError(f'{source} has shape {regressor.shape}; expected {want} '
                      f'({joint_set.name} joints x {family} vertices)')
   return regressor
+
+
+# (id(mapping), subset ids) -> (mapping, its restriction): one restricted mapping object per
+# mapping and subset, so that the jitted steps and fits it is static for compile once.
+_RESTRICTED = {}
+
+
+def restrict_to_mapping(model, mapping):
+  """(model, mapping) on only the vertices the mapping reads (`body_models.restrict`):
+  the same mapped joints for a fraction of the skinning. Call outside `jit`."""
+  sub, ids = body_models.restrict(model, mapping.vertex_support())
+  key = (id(mapping), ids.tobytes())
+  if key not in _RESTRICTED:
+    # The entry holds the mapping itself, so its id is not reused while cached.
+    _RESTRICTED[key] = (mapping, mapping.on_vertices(ids))
+  return sub, _RESTRICTED[key][1]
 
 
 def model_joint_mapping(family, joint_set, *, num_landmarks=0, regressor=None, side=None):

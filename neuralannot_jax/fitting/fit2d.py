@@ -34,6 +34,7 @@ import numpy as np
 from body_models import rotations
 from body_models import vposer
 from neuralannot_jax import camera
+from neuralannot_jax.data import joint_sets
 from neuralannot_jax.fitting import common
 from neuralannot_jax.fitting import priors
 
@@ -256,6 +257,8 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
     vposer_params = None
   cfg = dict(DEFAULTS)
   cfg.update(options or {})
+  # Only the vertices the joints are read from are skinned (a regressor's support).
+  model, mapping = joint_sets.restrict_to_mapping(model, mapping)
   edges, torso = _torso(model, mapping)
   starts = [FACING, FACING_AWAY] if try_flip else [FACING]
   k = len(starts)

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neuralannot_jax.data import joint_sets
 from neuralannot_jax.fitting import common
 from neuralannot_jax.fitting import priors
 
@@ -129,6 +130,8 @@ def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=
   valid = valid * jnp.asarray(mapping.valid, model.dtype)[None]
   w = dict(DEFAULT_WEIGHTS)
   w.update(weights or {})
+  # Only the vertices the joints are read from are skinned (a regressor's support).
+  model, mapping = joint_sets.restrict_to_mapping(model, mapping)
   align_idx = tuple(int(i) for i in common.align_indices(model, mapping, align_joints))
   params, losses, pred = _fit(model, joints_3d, valid, mapping=mapping,
                               num_steps=int(num_steps), lr=float(lr),
