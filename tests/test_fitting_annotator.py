@@ -27,9 +27,11 @@ def test_mocap_fits_recover_the_synthetic_gt_and_are_kept_on_rerun(tmp_path):
   # Nothing was trained: the baseline fits each sample.
   assert not os.path.exists(os.path.join(workdir, 'train', 'checkpoints'))
   scores = summary['evaluation']
-  # Fitted to exact 3D joints: the joints are recovered to a few mm (the mesh less so:
-  # 15 joints do not pin down shape or the twist of limbs).
-  assert scores['mpjpe'] < 15 and scores['pa_mpjpe'] < 10, scores
+  # Fitted to the set's 3D joints, which the synthetic GT reads off the mesh with a
+  # regressor 1-2 cm off the one the annotator is given (as markers are): the joints are
+  # recovered to about that (the mesh less so: 17 joints do not pin down shape or the
+  # twist of limbs). Measured: 18.6 / 14.0 / 49.2 mm.
+  assert scores['mpjpe'] < 30 and scores['pa_mpjpe'] < 25, scores
   assert scores['mpvpe'] < 80, scores
   entries = evaluate.load_entries(os.path.join(workdir, 'pseudo_gt.json'), 'smpl')
   assert len(entries) == 8
