@@ -35,6 +35,7 @@ import numpy as np
 
 import body_models
 from neuralannot_jax import export
+from neuralannot_jax import plausibility
 from neuralannot_jax.data import joint_sets
 
 MM_PER_M = 1000.0
@@ -328,7 +329,11 @@ def _per_sample(pred, gt, model, *, joint_mapping, root_index, chunk_size, thres
                                  model, joint_mapping, root_index, thresholds))
   if not chunks:
     return {m: np.zeros(0) for m in METRICS}
-  return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+  out = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+  if model.family in plausibility.FAMILIES and 'body_pose' in pred:
+    out['implausible'] = plausibility.implausible(pred['body_pose'],
+                                                  model.family).astype(np.float64)
+  return out
 
 
 def _summarise(per_sample, ids, info, thresholds):
@@ -346,6 +351,10 @@ def _summarise(per_sample, ids, info, thresholds):
       result[f'auc_pa_{kind}'] = auc_of_curve(curve, thresholds)
     result['auc_thresholds_mm'] = [float(t) for t in thresholds]
   result['per_sample'] = {'ids': list(ids), **{m: per_sample[m] for m in METRICS}}
+  if 'implausible' in per_sample:
+    # Percent of bodies with a joint beyond the pose sampler's limits (`plausibility`).
+    result['implausible_pct'] = 100.0 * float(np.mean(per_sample['implausible']))
+    result['per_sample']['implausible'] = per_sample['implausible'].astype(bool)
   return result
 
 
@@ -673,6 +682,9 @@ def format_table(result):
     for label, key in (('AUC PA joints', 'auc_pa_joints'),
                        ('AUC PA vertices', 'auc_pa_vertices')):
       lines.append(f'  {f"{label} ({span})":<{width}} {result[key]:8.3f}')
+  if 'implausible_pct' in result:
+    label = f'implausible (%, >{plausibility.MARGIN_DEG:g} deg)'
+    lines.append(f'  {label:<{width}} {result["implausible_pct"]:8.1f}')
   if 'missing_in_pred' in result:
     lines.append(f'missing: {result["missing_in_pred"]} GT ids have no prediction, '
                  f'{result["missing_in_gt"]} predictions have no GT')

@@ -172,6 +172,18 @@ def test_identical_params_score_zero(smpl):
   assert 'auc_pa_joints' not in result   # only hands get an AUC by default
 
 
+def test_share_of_implausible_bodies_is_reported(smpl):
+  """A prediction whose joints are fine but whose wrist is turned half round counts as
+  implausible; the GT posed within the sampler's limits does not."""
+  params = {k: np.asarray(v) for k, v in smpl_params(4, scale=0.0).items()}
+  pred = {k: v.copy() for k, v in params.items()}
+  pred['body_pose'][1, 3 * 19] = np.radians(170.0)     # body joint 20: left_wrist, about x
+  result = evaluate.evaluate_params(pred, params, smpl)
+  np.testing.assert_allclose(result['implausible_pct'], 25.0)
+  np.testing.assert_array_equal(result['per_sample']['implausible'], [0, 1, 0, 0])
+  assert 'implausible' in evaluate.format_table(result)
+
+
 def test_translation_does_not_matter(smpl):
   gt = smpl_params(5)
   pred = dict(gt, transl=gt['transl'] + np.array([0.7, -0.3, 2.0]))
