@@ -140,7 +140,9 @@ def test_fit_3d_recovers_known_pose(smpl):
                                              'transl')}).joints))
   err = np.linalg.norm(fitted - target, axis=-1)                         # (4, 24)
   mpjpe = (err * valid).sum(-1) / valid.sum(-1)
-  assert np.all(mpjpe < 0.005), mpjpe * 1000
+  # Exact joints, recovered to a few mm: the priors, weighted for joints as real sets give
+  # them (test_fit_3d_keeps_bodies_plausible...), pull an exact fit by 3-5 mm.
+  assert np.all(mpjpe < 0.008), mpjpe * 1000
   np.testing.assert_allclose(out['error'], mpjpe, atol=1e-4)
   # Not trivial: the start (rest pose, rigidly aligned) is far off.
   assert np.all(out['loss'][:, 0] > 100 * out['loss'][:, -1])
@@ -245,3 +247,24 @@ def test_fit_2d_starts_truncated_people_at_the_depth_their_crop_implies(smpl, la
   # Within 50% (a bent leg or a turned head changes the spread; the fit refines the
   # depth from there); the old fixed 10 m start is 70-80% short.
   assert np.all(np.abs(depth / true - 1) < 0.5), (depth, true)
+
+
+def test_fit_3d_keeps_bodies_plausible_on_joints_as_real_sets_give_them(smpl):
+  """Issue 16, item 9: GT joints read by a regressor 1-2 cm off the annotator's (as markers
+  are) plus 10 mm noise. With priors tuned on exact joints (1 against a data weight of
+  1e6) every fit turned a wrist, ankle or foot past the sampler's limits to chase them."""
+  from body_models.synthetic import h36m_regressor
+  from neuralannot_jax import plausibility
+  rng = np.random.default_rng(7)
+  n = 16
+  body_pose = np.stack([poses.sample_body_pose(rng).reshape(-1) for _ in range(n)])
+  out = smpl(body_pose=body_pose, betas=rng.normal(size=(n, 10)) * 0.5)
+  gt_reg = h36m_regressor.for_model(smpl, offset_scale=1.5, jitter=0.01, seed=2)
+  joints = np.einsum('kv,nvc->nkc', gt_reg, np.asarray(out.vertices))
+  joints = joints + rng.normal(0.0, 0.01, joints.shape)
+  mapping = joint_sets.model_joint_mapping('smpl', 'H36M_17',
+                                           regressor=h36m_regressor.for_model(smpl))
+  res = fit3d.fit_3d(smpl, joints, np.ones((n, 17)), mapping, num_steps=400)
+  share = plausibility.implausible(np.asarray(res['body_pose'])).mean()
+  assert share < 0.6, share
+  assert float(np.mean(res['error'])) < 0.03
