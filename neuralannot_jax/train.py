@@ -74,6 +74,8 @@ class TrainConfig:
     adam_eps: Adam's epsilon (optax's 1e-8 by default). A larger value damps the update of
       near-zero gradient entries, which Adam otherwise scales up to a full step.
     num_steps: total optimizer steps (a resumed run counts from its checkpoint).
+    warm_start_steps: MoCap mode: steps of `warm_start_joints` before the first step of a
+      fresh run (0: none); warm_start_batch, warm_start_lr: its global batch and Adam lr.
     seed: parameter init, shuffling and augmentation.
     augment: random scale / rotation / colour / flip in training.
     weights: loss weights {term: weight}; None = losses.DEFAULT_WEIGHTS[mode].
@@ -104,6 +106,9 @@ class TrainConfig:
   lr_boundaries: Sequence[int] = ()
   adam_eps: float = 1e-8
   num_steps: int = 1000
+  warm_start_steps: int = 0
+  warm_start_batch: int = 128
+  warm_start_lr: float = 1e-3
   seed: int = 0
   augment: bool = True
   weights: Optional[dict] = None
@@ -263,7 +268,7 @@ def network_inputs(model, batch, root):
   if not model.mocap:
     return (batch['image'],)
   valid = losses.root_valid(batch['valid3d'] * batch['has_3d'][:, None], root)
-  return batch['image'], losses.root_relative(batch['joints_3d'], root), valid
+  return batch.get('image'), losses.root_relative(batch['joints_3d'], root), valid
 
 
 def mean_rotations(body_model):
@@ -272,7 +277,7 @@ def mean_rotations(body_model):
       jnp.asarray(body_model.pose_mean, jnp.float32).reshape(-1, 3))
 
 
-def loss_fn(model, body_model, batch, step_spec, vposer_params=None):
+def loss_fn(model, body_model, batch, step_spec, vposer_params=None, joints_only=False):
   """NeuralAnnot loss of one batch.
 
   Args:
@@ -282,11 +287,16 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None):
       joints_3d (B, K, 3), valid3d (B, K), has_3d (B,), mask (B,).
     step_spec: StepSpec.
     vposer_params: VPoser weights for 'wild' SMPL / SMPL-X, else None.
+    joints_only: MoCap mode: the joint branch alone (`Annotator.from_joints`; the batch
+      needs no image), for `warm_start_joints`.
   Returns:
     (total scalar, {term: scalar}).
   """
   spec, mapping = step_spec.spec, step_spec.mapping
-  raw = model(*network_inputs(model, batch, step_spec.root))  # (B, spec.size)
+  if joints_only:
+    raw = model.from_joints(*network_inputs(model, batch, step_spec.root)[1:])
+  else:
+    raw = model(*network_inputs(model, batch, step_spec.root))  # (B, spec.size)
   parts = spec.split(raw)
   hand_components = body_model.hand_components or None
   params = decode.decode_rotmats(spec, parts, vposer_params=vposer_params,
@@ -319,6 +329,83 @@ def train_step(model, optimizer, body_model, batch, vposer_params=None, *, step_
   (total, terms), grads = grad_fn(model, body_model, batch, step_spec, vposer_params)
   optimizer.update(model, grads)
   return {'loss': total, **terms}
+
+
+# The parameters a warm start trains: all but the backbone's (which it never calls; an
+# optimizer over them would still rewrite their Adam moments every step).
+WARM_START_PARAMS = nnx.All(nnx.Param, nnx.Not(nnx.PathContains('backbone')))
+
+
+@functools.partial(nnx.jit, static_argnames=('step_spec',))
+def warm_start_step(model, optimizer, body_model, batch, *, step_spec):
+  """One Adam step of the joint branch alone (`loss_fn(..., joints_only=True)`)."""
+  grad_fn = nnx.value_and_grad(
+      functools.partial(loss_fn, joints_only=True),
+      argnums=nnx.DiffState(0, WARM_START_PARAMS), has_aux=True)
+  (total, terms), grads = grad_fn(model, body_model, batch, step_spec)
+  optimizer.update(model, grads)
+  return {'loss': total, **terms}
+
+
+def warm_start_joints(config, model, body_model, samples, step_spec, mesh):
+  """MoCap mode: train the joint encoder and the head on the GT 3D joints alone first.
+
+  The mapping from 3D joints to rotations is what a MoCap annotator mostly learns, and it
+  needs many small steps; with a backbone in every step that is the bulk of a CPU budget.
+  Here the image feature is held at zero (`Annotator.from_joints`), so a step costs the
+  body model's joints only, and the full training starts from a head that already maps
+  joints to a body. Root-relative 3D joint loss and the parameter priors (the 2D term
+  needs crops; the camera is left to the full training). A separate Adam at
+  `warm_start_lr` (x0.1 for the last fifth); the run's optimizer starts fresh after it.
+
+  Args:
+    config: TrainConfig (warm_start_steps, warm_start_batch, warm_start_lr, seed).
+    model: the fresh Annotator (updated in place).
+    body_model, step_spec: as for `train_step` (restricted model and mapping).
+    samples: the training samples; those with 3D joints are used.
+    mesh: the data mesh.
+  """
+  joints, valid = [], []
+  for sample in samples:
+    if sample.joints_3d is not None:
+      joints.append(np.asarray(sample.joints_3d, np.float32))
+      valid.append(np.asarray(sample.joints_3d_valid, np.float32))
+  if not joints:
+    logging.warning('train: no sample has 3D joints; no warm start')
+    return
+  joints, valid = np.stack(joints), np.stack(valid)
+  steps = int(config.warm_start_steps)
+  per_process = max(int(config.warm_start_batch) // jax.process_count(), 1)
+  local = jax.local_device_count()
+  per_process = -(-per_process // local) * local
+  global_batch = per_process * jax.process_count()
+  tx = optax.adam(lr_schedule(float(config.warm_start_lr), (int(steps * 0.8),)))
+  optimizer = nnx.Optimizer(model, tx, wrt=WARM_START_PARAMS)
+  replicate(mesh, optimizer)
+  weights = dict(losses.DEFAULT_WEIGHTS['mocap'] if step_spec.weights is None
+                 else step_spec.weights)
+  weights.pop('joints_2d', None)
+  spec = dataclasses.replace(step_spec, weights=tuple(sorted(weights.items())))
+  rng = np.random.default_rng([int(config.seed), 7])   # the same rows on every process
+  rows = slice(jax.process_index() * per_process, (jax.process_index() + 1) * per_process)
+  bar = _progress(config, 0, steps, 'warm start')
+  first = last = None
+  for step in range(1, steps + 1):
+    idx = rng.integers(0, len(joints), global_batch)[rows]
+    batch = {'joints_3d': joints[idx], 'valid3d': valid[idx],
+             'has_3d': np.ones(len(idx), np.float32), 'mask': np.ones(len(idx), np.float32)}
+    metrics = warm_start_step(model, optimizer, body_model, pipeline.shard(batch, mesh),
+                              step_spec=spec)
+    if step == 1 or step == steps or step % 100 == 0:
+      values = check_finite(metrics, step)
+      first = values if first is None else first
+      last = values
+    if bar is not None:
+      bar.update(1)
+  if bar is not None:
+    bar.close()
+  logging.info('train: warm start of the joint branch, %d steps of %d: 3D joint loss '
+               '%.4f -> %.4f', steps, global_batch, first['joints_3d'], last['joints_3d'])
 
 
 def check_finite(metrics, step):
@@ -450,6 +537,8 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
     step = restore_latest(manager, config, mesh, model, optimizer)
     if step:
       logging.info('train: resumed from step %d in %s', step, manager.directory)
+    elif config.warm_start_steps > 0 and config.mode == 'mocap':
+      warm_start_joints(config, model, body_model, samples, step_spec, mesh)
     if step >= config.num_steps:
       return model, optimizer
     bar = _progress(config, step)
@@ -496,13 +585,15 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
   return model, optimizer
 
 
-def _progress(config, step):
+def _progress(config, step, total=None, desc='train'):
   if not config.progress or jax.process_index() != 0:  # one bar per run, not per host
     return None
   from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-  return tqdm(total=config.num_steps, initial=step, unit='step', desc='train')
+  return tqdm(total=config.num_steps if total is None else total, initial=step, unit='step',
+              desc=desc)
 
 
 __all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head_spec',
            'create_train_state', 'replicate', 'StepSpec', 'make_step_spec', 'network_inputs',
-           'loss_fn', 'train_step', 'check_finite', 'step_batch', 'train']
+           'loss_fn', 'train_step', 'warm_start_step', 'warm_start_joints', 'check_finite',
+           'step_batch', 'train']

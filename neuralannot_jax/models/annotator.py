@@ -129,6 +129,22 @@ class Annotator(nnx.Module):
     self.head = nnx.Linear(in_features, self.output_size, dtype=dtype, param_dtype=jnp.float32,
                            kernel_init=small_init(init_scale), bias_init=bias_init, rngs=rngs)
 
+  def from_joints(self, joints_3d, joints_3d_valid):
+    """The MoCap head on the GT joints alone, the image feature held at zero: (B, output_size).
+
+    For a warm start of the joint branch (`train.warm_start_joints`): cheap, as no image
+    is read. The backbone is not called, so its state (BatchNorm statistics) is untouched.
+    """
+    if not self.mocap:
+      raise ValueError('Annotator.from_joints: only a MoCap-mode network has a joint branch')
+    b = joints_3d.shape[0]
+    features = jnp.concatenate(
+        [jnp.zeros((b, self.backbone.out_features), self.dtype),
+         self.joint_encoder(joints_3d, joints_3d_valid)], axis=-1)
+    if self.hidden is not None:
+      features = nnx.relu(self.hidden(features))
+    return self.head(features).astype(jnp.float32)
+
   def __call__(self, images, joints_3d=None, joints_3d_valid=None):
     """Regresses the head output.
 
