@@ -17,7 +17,6 @@ returns one `Annotation` per sample keyed by its ann_id:
 `to_entries` turns the annotations into the released COCO-style layout for `export`.
 """
 
-import collections
 import dataclasses
 import functools
 import os
@@ -37,9 +36,6 @@ from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import pipeline
 
-# Parameters whose axis-angle vectors a left/right mirror maps (x, y, z) -> (x, -y, -z).
-_ROTATION_PARAMS = ('global_orient', 'body_pose', 'hand_pose', 'left_hand_pose',
-                    'right_hand_pose', 'jaw_pose', 'leye_pose', 'reye_pose', 'neck_pose')
 
 
 @dataclasses.dataclass
@@ -108,7 +104,8 @@ def mirror_params(params):
   pair, with `fix_mano_left_shapedirs`, and our stand-ins are).
   """
   out = dict(params)
-  for name in _ROTATION_PARAMS:
+  # A left/right mirror maps each axis-angle vector (x, y, z) -> (x, -y, -z).
+  for name in export.ROTATION_PARAMS:
     if name in out:
       aa = np.asarray(out[name]).reshape(-1, 3) * np.array([1, -1, -1], np.float32)
       out[name] = aa.reshape(np.shape(params[name])).astype(np.asarray(params[name]).dtype)
@@ -286,100 +283,5 @@ def write(annotations, out_dir, name):
 
 
 
-# ----------------------------------------------------------------------------- MoCap files
-
-
-def merge_views(views, rest_root):
-  """One world-frame body from several cameras' estimates of the same frame.
-
-  Rotations are averaged as matrices and projected back onto SO(3) (SVD), shape and
-  expression averaged; the translation is set so that the root joint lands on the mean of
-  the views' root joints (the root sits at transl + rest_root(betas), so averaging transl
-  alone would be off when the betas differ).
-
-  Args:
-    views: list of {smplx name: 1-D array} world-frame parameters (`export.camera_to_world`).
-    rest_root: betas -> (3,) rest-pose root joint, metres (`data.mocap.rest_root_of`).
-  Returns:
-    {smplx name: 1-D float32 array}.
-  """
-  if len(views) == 1:
-    return dict(views[0])
-  merged = {}
-  for name in views[0]:
-    stack = np.stack([np.asarray(v[name], np.float64) for v in views])
-    if name in _ROTATION_PARAMS:
-      mats = np.asarray(rotations.axis_angle_to_matrix(stack.reshape(len(views), -1, 3)
-                                                       .astype(np.float32)), np.float64)
-      u, _, vt = np.linalg.svd(mats.mean(0))
-      fix = np.ones((u.shape[0], 3))
-      fix[:, 2] = np.sign(np.linalg.det(u @ vt))
-      rot = (u * fix[:, None, :]) @ vt
-      merged[name] = np.asarray(rotations.matrix_to_axis_angle(rot.astype(np.float32))
-                                ).reshape(-1)
-    else:
-      merged[name] = stack.mean(0)
-  if 'transl' in merged:
-    roots = [np.asarray(v['transl'], np.float64) + rest_root(v['betas']) for v in views]
-    merged['transl'] = np.mean(roots, 0) - rest_root(merged['betas'])
-  return {k: np.asarray(v, np.float32) for k, v in merged.items()}
-
-
-def world_params(annotations, extras, rest_root):
-  """MoCap annotations -> {frame key: world-frame parameters}, one per frame.
-
-  Args:
-    annotations: {ann_id: Annotation}; only those made with the dataset's camera are used.
-    extras: {ann_id: reader extras with 'frame_key', 'R' (3x3), 't_mm' (3)} (the Human3.6M
-      and MPI-INF-3DHP readers give them).
-    rest_root: betas -> (3,) rest-pose root joint (`data.mocap.rest_root_of(model)`).
-  Returns:
-    ({frame key tuple: {smplx name: array}}, number of annotations left out).
-  """
-  views, left_out = collections.defaultdict(list), 0
-  for ann_id, ann in annotations.items():
-    extra = extras.get(ann_id)
-    if extra is None or ann.camera != 'dataset':
-      left_out += 1
-      continue
-    params = dict(ann.params)
-    world = export.camera_to_world(params, extra['R'], extra['t_mm'],
-                                   rest_root(params['betas']))
-    views[tuple(extra['frame_key'])].append(world)
-  return {key: merge_views(v, rest_root) for key, v in views.items()}, left_out
-
-
-def nest(flat):
-  """{(k1, ..., kn): value} -> {k1: {...: {kn: value}}}, keys as strings (the json's)."""
-  out = {}
-  for key, value in flat.items():
-    node = out
-    for k in key[:-1]:
-      node = node.setdefault(str(k), {})
-    node[str(key[-1])] = value
-  return out
-
-
-def write_mocap(annotations, extras, rest_root, family, dataset, out_dir):
-  """Write world-frame pseudo-GTs as the MoCap releases lay them out.
-
-  dataset 'h36m': Human36M_subject{S}_{FAMILY}_NeuralAnnot.json per subject,
-  [action][subaction][frame]; 'mpi_inf_3dhp': MPI-INF-3DHP_{FAMILY}_NeuralAnnot.json,
-  [subject][seq][frame].
-
-  Returns:
-    (paths written, number of annotations left out).
-  """
-  frames, left_out = world_params(annotations, extras, rest_root)
-  released = {k: export.to_released_params(family, v) for k, v in frames.items()}
-  nested = nest(released)
-  if dataset == 'h36m':
-    return export.write_h36m_style(out_dir, nested, family), left_out
-  if dataset == 'mpi_inf_3dhp':
-    path = os.path.join(out_dir, f'MPI-INF-3DHP_{family.upper()}_NeuralAnnot.json')
-    return [export.write_mocap_style(path, nested, 3, family)], left_out
-  raise ValueError(f'write_mocap: no MoCap release layout for {dataset!r}')
-
-
 __all__ = ['Annotation', 'predict', 'mirror_params', 'original_cameras', 'add_unique',
-           'annotate', 'to_entries', 'write', 'merge_views', 'world_params', 'nest', 'write_mocap']
+           'annotate', 'to_entries', 'write']

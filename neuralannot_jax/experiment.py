@@ -39,12 +39,12 @@ from neuralannot_jax import decode
 from neuralannot_jax import distributed
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
-from neuralannot_jax.data import mocap
+from neuralannot_jax import world_frame
 from neuralannot_jax.data import views
 from neuralannot_jax.fitting import annotator as fitting_annotator
 
 STAGES = ('train', 'annotate', 'evaluate', 'report')
-# Formats whose releases hold world-frame parameters per frame (`annotate.write_mocap`).
+# Formats whose releases hold world-frame parameters per frame (`world_frame.write_mocap`).
 MOCAP_RELEASES = ('h36m', 'mpi_inf_3dhp')
 
 
@@ -545,10 +545,11 @@ def run(config):
         annotations, skipped, _ = merged
         annotate_lib.write(annotations, workdir, config.annotate.output)
         if fmt in MOCAP_RELEASES and config.body_model.family in ('smpl', 'smplx'):
-          paths, left_out = annotate_lib.write_mocap(
-              annotations, samples.extras(), mocap.rest_root_of(body_model),
-              config.body_model.family, fmt, os.path.join(workdir, 'mocap'))
+          paths, left_out, merged_as = world_frame.write_mocap(
+              annotations, samples.extras(), body_model, config.body_model.family, fmt,
+              os.path.join(workdir, 'mocap'))
           summary['mocap_files'] = paths
+          logging.info('annotate: world-frame bodies per frame: %s', merged_as)
           if left_out:
             logging.warning('annotate: %d annotations without camera or frame left out of '
                             'the world-frame files', left_out)

@@ -70,6 +70,9 @@ PARAM_KEY = {'smpl': 'smpl_param', 'smplx': 'smplx_param', 'mano': 'mano_param',
              'flame': 'flame_param'}
 
 # Default coefficient count where a parameter is absent (the release's 10).
+# The smplx parameters that are axis-angle rotations (mirrored, averaged on SO(3)).
+ROTATION_PARAMS = ('global_orient', 'body_pose', 'hand_pose', 'left_hand_pose',
+                   'right_hand_pose', 'jaw_pose', 'leye_pose', 'reye_pose', 'neck_pose')
 _DEFAULT_COEFFS = 10
 
 
@@ -382,7 +385,7 @@ def write_h36m_style(out_dir, nested, family='smpl'):
           for subject, actions in nested.items()]
 
 
-__all__ = ['RELEASED_LAYOUT', 'PARAM_KEY', 'to_released_params', 'from_released_params',
+__all__ = ['RELEASED_LAYOUT', 'PARAM_KEY', 'ROTATION_PARAMS', 'to_released_params', 'from_released_params',
            'camera_entry', 'to_released_entry', 'from_released_entry', 'hand_entry',
            'atomic_open', 'write_json', 'write_coco_style', 'entries_to_arrays',
            'write_npz', 'camera_to_world', 'world_to_camera', 'write_mocap_style',

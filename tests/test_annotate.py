@@ -18,6 +18,7 @@ from body_models import synthetic
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
+from neuralannot_jax import world_frame
 from neuralannot_jax.data import crop as crop_lib
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data.sample import make_sample
@@ -217,9 +218,10 @@ def test_world_frame_files_read_back_through_the_human36m_reader(root, tmp_path)
     params, focal, princpt = export.from_released_entry('smpl', gt[str(sample.ann_id)])
     annotations[sample.ann_id] = annotate_lib.Annotation(params, focal, princpt, 'smpl',
                                                          camera='dataset')
-  paths, left_out = annotate_lib.write_mocap(annotations, result.extras, rest_root, 'smpl',
-                                             'h36m', os.path.join(h36m_root, 'annotations'))
+  paths, left_out, merged_as = world_frame.write_mocap(
+      annotations, result.extras, smpl, 'smpl', 'h36m', os.path.join(h36m_root, 'annotations'))
   assert left_out == 0
+  assert 'medoid' not in merged_as        # exact views agree: they are averaged
   assert sorted(os.path.basename(p) for p in paths) == [
       f'Human36M_subject{s}_SMPL_NeuralAnnot.json' for s in subjects]
   back = h36m.read(h36m_root, subjects=subjects, rest_root=rest_root)
@@ -244,10 +246,37 @@ def test_merge_views_averages_rotations_on_the_rotation_group(root):
     view['global_orient'] = np.asarray(rotations_compose(base['global_orient'],
                                                          [0, 0, 0.1 * sign]), np.float32)
     views.append(view)
-  merged = annotate_lib.merge_views(views, rest_root)
+  merged = world_frame.merge_views(views, rest_root)
   verts_merged, _ = _forward(smpl, merged)
   verts_base, _ = _forward(smpl, {k: v.astype(np.float32) for k, v in base.items()})
   np.testing.assert_allclose(verts_merged, verts_base, atol=1e-4)
+
+
+def test_merged_world_body_is_never_farther_from_the_views_than_the_best_view(root):
+  """Issue 16, item 10: two views agree, a third is turned 90 degrees about the vertical.
+  Averaging every rotation over the three gives a body unlike any view; the frame's body
+  must be the agreeing views' one."""
+  from neuralannot_jax.data import mocap  # pylint: disable=import-outside-toplevel
+  smpl = body_models.load(root, 'smpl')
+  rest_root = mocap.rest_root_of(smpl)
+  rng = np.random.default_rng(6)
+  base = {'global_orient': np.array([np.pi / 2, 0.0, 0.0]), 'body_pose': rng.normal(0, 0.2, 69),
+          'betas': rng.normal(0, 1, 10), 'transl': np.array([0.2, -0.1, 1.0])}
+  base = {k: np.asarray(v, np.float32) for k, v in base.items()}
+  turned = dict(base, global_orient=np.asarray(
+      rotations_compose([0, 0, np.pi / 2], base['global_orient']), np.float32))
+  nudged = dict(base, body_pose=base['body_pose'] + np.float32(0.01))
+  views = [base, turned, nudged]
+  joints_of = world_frame.joints_function(smpl)
+  joints = joints_of(views)
+  merged, how = world_frame.merge_frame(views, joints, rest_root, joints_of)
+  assert how == 'average'                              # of the two that agree
+  got = joints_of([merged])[0]
+  spread = lambda a: np.linalg.norm(a - got, axis=-1).mean()
+  assert spread(joints[0]) < 0.01 and spread(joints[2]) < 0.01
+  # The plain average of all three stands far from every view.
+  plain = joints_of([world_frame.merge_views(views, rest_root)])[0]
+  assert min(np.linalg.norm(plain - j, axis=-1).mean() for j in joints) > 0.05
 
 
 def rotations_compose(aa, delta):
