@@ -357,5 +357,6 @@ def decode_rotmats(spec, raw_outputs, *, vposer_params=None, hand_components=Non
   return out
 
 
-__all__ = ['MODES', 'FIXED_PARTS', 'FACING_CAMERA_6D', 'VPOSER_JOINTS', 'Slot', 'HeadSpec', 'decode',
+__all__ = ['MODES', 'FIXED_PARTS', 'FACING_CAMERA_6D', 'VPOSER_JOINTS', 'Slot', 'HeadSpec',
+           'decode',
            'decode_rotmats']

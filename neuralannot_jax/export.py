@@ -385,7 +385,8 @@ def write_h36m_style(out_dir, nested, family='smpl'):
           for subject, actions in nested.items()]
 
 
-__all__ = ['RELEASED_LAYOUT', 'PARAM_KEY', 'ROTATION_PARAMS', 'to_released_params', 'from_released_params',
+__all__ = ['RELEASED_LAYOUT', 'PARAM_KEY', 'ROTATION_PARAMS', 'to_released_params',
+           'from_released_params',
            'camera_entry', 'to_released_entry', 'from_released_entry', 'hand_entry',
            'atomic_open', 'write_json', 'write_coco_style', 'entries_to_arrays',
            'write_npz', 'camera_to_world', 'world_to_camera', 'write_mocap_style',

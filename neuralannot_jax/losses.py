@@ -10,7 +10,8 @@
   Both: weight * mean square of named head outputs (the VPoser latent, hand PCA
     coefficients, betas, expression), which keeps the in-the-wild solutions near the
     priors' means where 2D joints leave them free.
-  mode 'mocap' also: 'pose_rot', an L2 on every rotation-predicted joint below the root
+  mode 'mocap' also: 'hinge', the off-hinge swing of elbows and knees (`hinge_swing`), and
+    'pose_rot', an L2 on every rotation-predicted joint below the root
     (`rotation_l2`: |R - R_mean|_F^2 / 2 = 2 (1 - cos angle), the squared angle for small
     ones). The paper's Eq. 1 puts an L2 on every predicted parameter; without it the
     rotations 3D joints do not constrain (a limb's twist, the head, wrists, feet: leaves of
@@ -28,7 +29,9 @@ invalid ones included as zeros, so its scale changes with how many joints a batc
 from typing import Sequence, Union
 
 import jax.numpy as jnp
+import numpy as np
 
+from body_models import skeletons
 from neuralannot_jax import camera
 
 # Loss weights per mode. Keys: 'joints_3d' (metres), 'joints_2d' (crop pixels), and any
@@ -42,6 +45,9 @@ DEFAULT_WEIGHTS = {
         # the L1 3D term gives a joint that moves the set's joints, so it settles only
         # what the joints leave free.
         'pose_rot': 0.02,
+        # Elbows and knees are hinges: their off-hinge swing (~angle^2) is what a joint set
+        # does not pin down when the shoulder or hip turns to make up for it.
+        'hinge': 0.1,
         'betas': 1e-3,
         'expression': 1e-3,
     },
@@ -117,6 +123,42 @@ def param_l2(params, weights):
   return total, terms
 
 
+# Hinge joints of the SMPL family, in the rest pose's frame (y up, facing +z, the model's
+# left = +x): (hinge axis, bone direction below the joint). An elbow bends about y with
+# the forearm along +-x; a knee about x with the shin along -y (SMPLify's bending prior
+# uses the same axes).
+HINGES = {'left_elbow': ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0)),
+          'right_elbow': ((0.0, 1.0, 0.0), (-1.0, 0.0, 0.0)),
+          'left_knee': ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0)),
+          'right_knee': ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0))}
+
+
+def hinge_joints(family):
+  """(indices (H,) into the kinematic joints, hinge axes (H, 3), bone axes (H, 3)) of the
+  family's elbows and knees; empty for families without them (MANO, FLAME)."""
+  names = skeletons.KINEMATIC_JOINTS[family]
+  rows = [(names.index(n), h, b) for n, (h, b) in HINGES.items() if n in names]
+  if not rows:
+    return np.zeros(0, np.int32), np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
+  idx, hinge, bone = zip(*rows)
+  return (np.array(idx, np.int32), np.array(hinge, np.float32), np.array(bone, np.float32))
+
+
+def hinge_swing(rotmats, hinge, bone):
+  """Mean over hinge joints of (hinge . R bone)^2: 0 for a rotation about the hinge axis
+  or a twist about the bone, sin^2 of the angle the bone leaves its bending plane.
+
+  Args:
+    rotmats: (B, H, 3, 3) local rotations of the hinge joints.
+    hinge, bone: (H, 3) unit axes in the rest frame (`hinge_joints`).
+  Returns:
+    scalar.
+  """
+  rotmats = jnp.asarray(rotmats)
+  moved = jnp.einsum('bhij,hj->bhi', rotmats, jnp.asarray(bone, rotmats.dtype))
+  return jnp.mean(jnp.square(jnp.einsum('bhi,hi->bh', moved, jnp.asarray(hinge, moved.dtype))))
+
+
 def rotation_l2(rotmats, reference=None):
   """Mean over joints of |R - R_ref|_F^2 / 2 = 2 (1 - cos of the angle between them).
 
@@ -139,7 +181,7 @@ def rotation_l2(rotmats, reference=None):
 def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=None,
                      root_index: Union[int, Sequence[int]] = 0, joint_valid=None,
                      focal=camera.FOCAL, crop_size=None, rotmats=None,
-                     pose_reference=None):
+                     pose_reference=None, hinges=None):
   """The NeuralAnnot objective for one batch.
 
   Args:
@@ -165,6 +207,8 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
       (`rotation_l2`); None: no such term.
     pose_reference: (J, 3, 3) the rotations 'pose_rot' pulls towards (the model's mean
       pose); None = identity.
+    hinges: `hinge_joints(family)` with indices into `rotmats` (below the root, so the
+      kinematic index - 1), for 'hinge'; None: no such term.
   Returns:
     (total scalar, {term name: weighted scalar}); regularisers are named 'l2_<name>'.
   """
@@ -201,10 +245,14 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
 
   if rotmats is not None and weights.get('pose_rot', 0.0):
     terms['pose_rot'] = weights['pose_rot'] * rotation_l2(rotmats, pose_reference)
+  if rotmats is not None and hinges is not None and len(hinges[0]) and weights.get('hinge', 0.0):
+    idx, hinge, bone = hinges
+    terms['hinge'] = weights['hinge'] * hinge_swing(jnp.asarray(rotmats)[:, np.asarray(idx)],
+                                                    hinge, bone)
 
   if params is not None:
     reg_weights = {k: w for k, w in weights.items()
-                   if k not in ('joints_2d', 'joints_3d', 'pose_rot')}
+                   if k not in ('joints_2d', 'joints_3d', 'pose_rot', 'hinge')}
     _, reg = param_l2(params, reg_weights)
     terms.update({f'l2_{k}': v for k, v in reg.items()})
 
@@ -213,4 +261,4 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
 
 
 __all__ = ['DEFAULT_WEIGHTS', 'joint_l1', 'root_relative', 'root_valid', 'param_l2',
-           'rotation_l2', 'neuralannot_loss']
+           'HINGES', 'hinge_joints', 'hinge_swing', 'rotation_l2', 'neuralannot_loss']

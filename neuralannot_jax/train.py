@@ -271,6 +271,13 @@ def network_inputs(model, batch, root):
   return batch.get('image'), losses.root_relative(batch['joints_3d'], root), valid
 
 
+@functools.lru_cache(maxsize=None)
+def _hinges_below_root(family):
+  """`losses.hinge_joints` indexed into the rotations below the root."""
+  idx, hinge, bone = losses.hinge_joints(family)
+  return idx - 1, hinge, bone
+
+
 def mean_rotations(body_model):
   """(J, 3, 3) the model's mean pose as rotations (identity where it has none)."""
   return rotations.axis_angle_to_matrix(
@@ -309,7 +316,8 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None, joints_only
       joints, batch, transl, spec.mode,
       None if step_spec.weights is None else dict(step_spec.weights), params=parts,
       root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal,
-      rotmats=params['rotmats'][:, 1:], pose_reference=mean_rotations(body_model)[1:])
+      rotmats=params['rotmats'][:, 1:], pose_reference=mean_rotations(body_model)[1:],
+      hinges=_hinges_below_root(spec.family))
   if 'target_pose' in batch:  # two-stage: the initial pseudo-GTs supervise the parameters
     extra = two_stage.loss(params['rotmats'], params['betas'], batch, spec.family,
                            None if step_spec.param_weights is None

@@ -443,3 +443,38 @@ def test_mocap_loss_settles_a_twist_the_joints_leave_free(smpl):
   assert total1 > total0 + 1e-4
   grad = jax.grad(lambda a: loss(a, gt)[0])(jnp.float32(0.8))
   assert grad > 0                                  # gradient descent turns it back
+
+
+def test_hinge_swing_is_zero_for_bending_and_twist_and_sin_squared_off_plane():
+  idx, hinge, bone = losses.hinge_joints('smpl')
+  names = [body_models.skeletons.KINEMATIC_JOINTS['smpl'][i] for i in idx]
+  assert sorted(names) == ['left_elbow', 'left_knee', 'right_elbow', 'right_knee']
+  assert len(losses.hinge_joints('mano')[0]) == 0
+  angle = 0.7
+  about = lambda axes: rotations.axis_angle_to_matrix(jnp.asarray(axes * angle, jnp.float32))
+  bend, twist = about(hinge)[None], about(bone)[None]
+  third = about(np.cross(hinge, bone))[None]
+  np.testing.assert_allclose(losses.hinge_swing(bend, hinge, bone), 0, atol=1e-7)
+  np.testing.assert_allclose(losses.hinge_swing(twist, hinge, bone), 0, atol=1e-7)
+  np.testing.assert_allclose(losses.hinge_swing(third, hinge, bone), np.sin(angle) ** 2,
+                             rtol=1e-5)
+
+
+def test_sideways_elbow_costs_more_than_a_bent_one_in_the_mocap_loss(smpl):
+  """Issue 16, item 1 (plausibility): an elbow bent sideways, its wrist where a shoulder
+  turn would put it too, is not pinned down by Human3.6M's joints; the MoCap loss's hinge
+  term prefers the anatomical bend of the same angle."""
+  elbow = list(smpl.joint_names).index('left_elbow')
+  rot = lambda aa: rotations.axis_angle_to_matrix(
+      jnp.zeros((1, 23, 3)).at[0, elbow - 1].set(jnp.asarray(aa, jnp.float32)))
+  batch = _batch(np.zeros((1, 17, 2), np.float32), np.zeros((1, 17, 3), np.float32),
+                 np.zeros((1, 17), np.float32))
+  hinges = tuple(np.asarray(h) for h in losses.hinge_joints('smpl'))
+  hinges = (hinges[0] - 1,) + hinges[1:]
+  cost = lambda aa: losses.neuralannot_loss(jnp.zeros((1, 17, 3)), batch, None, 'mocap',
+                                            rotmats=rot(aa), hinges=hinges)[1]['hinge']
+  np.testing.assert_allclose(cost([0.0, -1.2, 0.0]), 0, atol=1e-7)   # flexion about y
+  # The same angle about z: the default weight times sin^2, over the four hinges.
+  np.testing.assert_allclose(cost([0.0, 0.0, 1.2]),
+                             losses.DEFAULT_WEIGHTS['mocap']['hinge'] * np.sin(1.2) ** 2 / 4,
+                             rtol=1e-5)

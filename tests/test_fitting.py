@@ -237,11 +237,13 @@ def test_fit_2d_starts_truncated_people_at_the_depth_their_crop_implies(smpl, la
   valid = np.zeros(target.shape[:2], np.float32)
   valid[:, [names.index(n) for n in labelled]] = 1.0
   rest = jnp.asarray(mapping.apply(smpl().joints, smpl().vertices)).reshape(17, 3)
-  edges, torso = fit2d._torso(smpl, mapping)  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  edges, torso = fit2d._torso(smpl, mapping)
+  default = fit2d._typical_depth('smpl', focal, princpt)
+  # pylint: enable=protected-access
   init = jax.vmap(lambda j, v: fit2d.initial_translation(
       rest, smpl.joint_template[0], jnp.asarray(fit2d.FACING, jnp.float32), j, v, focal,
-      princpt, edges, torso, fit2d._typical_depth('smpl', focal, princpt)))(  # pylint: disable=protected-access
-          jnp.asarray(target), jnp.asarray(valid))
+      princpt, edges, torso, default))(jnp.asarray(target), jnp.asarray(valid))
   depth = np.asarray(init[:, 2]) + 0.0
   true = gt['transl'][:, 2]
   # Within 50% (a bent leg or a turned head changes the spread; the fit refines the
