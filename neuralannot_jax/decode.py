@@ -358,5 +358,4 @@ def decode_rotmats(spec, raw_outputs, *, vposer_params=None, hand_components=Non
 
 
 __all__ = ['MODES', 'FIXED_PARTS', 'FACING_CAMERA_6D', 'VPOSER_JOINTS', 'Slot', 'HeadSpec',
-           'decode',
-           'decode_rotmats']
+           'decode', 'decode_rotmats']
