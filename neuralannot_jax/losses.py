@@ -10,7 +10,8 @@
   Both: weight * mean square of named head outputs (the VPoser latent, hand PCA
     coefficients, betas, expression), which keeps the in-the-wild solutions near the
     priors' means where 2D joints leave them free.
-  mode 'mocap' also: 'hinge', the off-hinge swing of elbows and knees (`hinge_swing`), and
+  mode 'mocap' also: 'hinge', the off-hinge swing and overextension of elbows and knees
+    (`hinge_swing`), and
     'pose_rot', an L2 on every rotation-predicted joint below the root
     (`rotation_l2`: |R - R_mean|_F^2 / 2 = 2 (1 - cos angle), the squared angle for small
     ones). The paper's Eq. 1 puts an L2 on every predicted parameter; without it the
@@ -45,8 +46,9 @@ DEFAULT_WEIGHTS = {
         # the L1 3D term gives a joint that moves the set's joints, so it settles only
         # what the joints leave free.
         'pose_rot': 0.02,
-        # Elbows and knees are hinges: their off-hinge swing (~angle^2) is what a joint set
-        # does not pin down when the shoulder or hip turns to make up for it.
+        # Elbows and knees are hinges that bend one way: their off-hinge swing and
+        # overextension (~angle^2) are what a joint set does not pin down when the
+        # shoulder or hip turns to make up for them.
         'hinge': 0.1,
         'betas': 1e-3,
         'expression': 1e-3,
@@ -124,39 +126,46 @@ def param_l2(params, weights):
 
 
 # Hinge joints of the SMPL family, in the rest pose's frame (y up, facing +z, the model's
-# left = +x): (hinge axis, bone direction below the joint). An elbow bends about y with
-# the forearm along +-x; a knee about x with the shin along -y (SMPLify's bending prior
-# uses the same axes).
-HINGES = {'left_elbow': ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0)),
-          'right_elbow': ((0.0, 1.0, 0.0), (-1.0, 0.0, 0.0)),
-          'left_knee': ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0)),
-          'right_knee': ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0))}
+# left = +x): (hinge axis, bone direction below the joint, the way that bone moves when the
+# joint bends the right way). An elbow bends about y, the forearm along +-x swinging
+# forward; a knee about x, the shin along -y swinging backward (SMPLify's bending prior
+# penalises the other way about the same axes).
+HINGES = {'left_elbow': ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+          'right_elbow': ((0.0, 1.0, 0.0), (-1.0, 0.0, 0.0), (0.0, 0.0, 1.0)),
+          'left_knee': ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0)),
+          'right_knee': ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))}
 
 
 def hinge_joints(family):
-  """(indices (H,) into the kinematic joints, hinge axes (H, 3), bone axes (H, 3)) of the
-  family's elbows and knees; empty for families without them (MANO, FLAME)."""
+  """(indices (H,) into the kinematic joints, axes (H, 3, 3): hinge, bone and bending
+  direction per joint) of the family's elbows and knees; empty for MANO and FLAME."""
   names = skeletons.KINEMATIC_JOINTS[family]
-  rows = [(names.index(n), h, b) for n, (h, b) in HINGES.items() if n in names]
+  rows = [(names.index(n), axes) for n, axes in HINGES.items() if n in names]
   if not rows:
-    return np.zeros(0, np.int32), np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
-  idx, hinge, bone = zip(*rows)
-  return (np.array(idx, np.int32), np.array(hinge, np.float32), np.array(bone, np.float32))
+    return np.zeros(0, np.int32), np.zeros((0, 3, 3), np.float32)
+  idx, axes = zip(*rows)
+  return np.array(idx, np.int32), np.array(axes, np.float32)
 
 
-def hinge_swing(rotmats, hinge, bone):
-  """Mean over hinge joints of (hinge . R bone)^2: 0 for a rotation about the hinge axis
-  or a twist about the bone, sin^2 of the angle the bone leaves its bending plane.
+def hinge_swing(rotmats, axes):
+  """Mean over hinge joints of (hinge . R bone)^2 + min(0, bend . R bone)^2.
+
+  The first part is 0 for a rotation about the hinge axis or a twist about the bone, and
+  sin^2 of the angle the bone leaves its bending plane; the second is 0 when the joint
+  bends the right way, and sin^2 of the overextension when it bends backwards.
 
   Args:
     rotmats: (B, H, 3, 3) local rotations of the hinge joints.
-    hinge, bone: (H, 3) unit axes in the rest frame (`hinge_joints`).
+    axes: (H, 3, 3) hinge, bone and bending directions in the rest frame (`hinge_joints`).
   Returns:
     scalar.
   """
   rotmats = jnp.asarray(rotmats)
-  moved = jnp.einsum('bhij,hj->bhi', rotmats, jnp.asarray(bone, rotmats.dtype))
-  return jnp.mean(jnp.square(jnp.einsum('bhi,hi->bh', moved, jnp.asarray(hinge, moved.dtype))))
+  axes = jnp.asarray(axes, rotmats.dtype)
+  moved = jnp.einsum('bhij,hj->bhi', rotmats, axes[:, 1])
+  off_plane = jnp.einsum('bhi,hi->bh', moved, axes[:, 0])
+  bend = jnp.einsum('bhi,hi->bh', moved, axes[:, 2])
+  return jnp.mean(jnp.square(off_plane) + jnp.square(jnp.minimum(bend, 0.0)))
 
 
 def rotation_l2(rotmats, reference=None):
@@ -245,10 +254,10 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
 
   if rotmats is not None and weights.get('pose_rot', 0.0):
     terms['pose_rot'] = weights['pose_rot'] * rotation_l2(rotmats, pose_reference)
-  if rotmats is not None and hinges is not None and len(hinges[0]) and weights.get('hinge', 0.0):
-    idx, hinge, bone = hinges
+  if rotmats is not None and hinges is not None and len(hinges[0]) and weights.get('hinge'):
+    idx, axes = hinges
     terms['hinge'] = weights['hinge'] * hinge_swing(jnp.asarray(rotmats)[:, np.asarray(idx)],
-                                                    hinge, bone)
+                                                    axes)
 
   if params is not None:
     reg_weights = {k: w for k, w in weights.items()

@@ -274,8 +274,8 @@ def network_inputs(model, batch, root):
 @functools.lru_cache(maxsize=None)
 def _hinges_below_root(family):
   """`losses.hinge_joints` indexed into the rotations below the root."""
-  idx, hinge, bone = losses.hinge_joints(family)
-  return idx - 1, hinge, bone
+  idx, axes = losses.hinge_joints(family)
+  return idx - 1, axes
 
 
 def mean_rotations(body_model):

@@ -445,19 +445,26 @@ def test_mocap_loss_settles_a_twist_the_joints_leave_free(smpl):
   assert grad > 0                                  # gradient descent turns it back
 
 
-def test_hinge_swing_is_zero_for_bending_and_twist_and_sin_squared_off_plane():
-  idx, hinge, bone = losses.hinge_joints('smpl')
+def test_hinge_swing_closed_forms():
+  """0 for bending the right way and for a twist about the bone; sin^2 of the angle for a
+  swing out of the bending plane and for bending backwards."""
+  idx, axes = losses.hinge_joints('smpl')
   names = [body_models.skeletons.KINEMATIC_JOINTS['smpl'][i] for i in idx]
   assert sorted(names) == ['left_elbow', 'left_knee', 'right_elbow', 'right_knee']
   assert len(losses.hinge_joints('mano')[0]) == 0
+  hinge, bone, bend = axes[:, 0], axes[:, 1], axes[:, 2]
   angle = 0.7
-  about = lambda axes: rotations.axis_angle_to_matrix(jnp.asarray(axes * angle, jnp.float32))
-  bend, twist = about(hinge)[None], about(bone)[None]
-  third = about(np.cross(hinge, bone))[None]
-  np.testing.assert_allclose(losses.hinge_swing(bend, hinge, bone), 0, atol=1e-7)
-  np.testing.assert_allclose(losses.hinge_swing(twist, hinge, bone), 0, atol=1e-7)
-  np.testing.assert_allclose(losses.hinge_swing(third, hinge, bone), np.sin(angle) ** 2,
-                             rtol=1e-5)
+  about = lambda a: rotations.axis_angle_to_matrix(jnp.asarray(a * angle, jnp.float32))[None]
+  # The right way about the hinge: the bone moves towards `bend`.
+  sign = np.sign(np.einsum('hi,hi->h', np.cross(hinge, bone), bend))[:, None]
+  np.testing.assert_allclose(losses.hinge_swing(about(sign * hinge), axes), 0, atol=1e-7)
+  np.testing.assert_allclose(losses.hinge_swing(about(bone), axes), 0, atol=1e-7)
+  np.testing.assert_allclose(losses.hinge_swing(about(bend), axes), np.sin(angle) ** 2,
+                             rtol=1e-5)                          # out of the bending plane
+  np.testing.assert_allclose(losses.hinge_swing(about(-sign * hinge), axes),
+                             np.sin(angle) ** 2, rtol=1e-5)      # overextended
+  # The sampler's limits agree: a left elbow flexes about -y, a knee about +x.
+  assert sign[names.index('left_elbow'), 0] < 0 and sign[names.index('left_knee'), 0] > 0
 
 
 def test_sideways_elbow_costs_more_than_a_bent_one_in_the_mocap_loss(smpl):
@@ -469,8 +476,8 @@ def test_sideways_elbow_costs_more_than_a_bent_one_in_the_mocap_loss(smpl):
       jnp.zeros((1, 23, 3)).at[0, elbow - 1].set(jnp.asarray(aa, jnp.float32)))
   batch = _batch(np.zeros((1, 17, 2), np.float32), np.zeros((1, 17, 3), np.float32),
                  np.zeros((1, 17), np.float32))
-  hinges = tuple(np.asarray(h) for h in losses.hinge_joints('smpl'))
-  hinges = (hinges[0] - 1,) + hinges[1:]
+  idx, axes = losses.hinge_joints('smpl')
+  hinges = (idx - 1, axes)
   cost = lambda aa: losses.neuralannot_loss(jnp.zeros((1, 17, 3)), batch, None, 'mocap',
                                             rotmats=rot(aa), hinges=hinges)[1]['hinge']
   np.testing.assert_allclose(cost([0.0, -1.2, 0.0]), 0, atol=1e-7)   # flexion about y

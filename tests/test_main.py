@@ -16,7 +16,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {'dataset.synthetic.num_images': 8, 'dataset.synthetic.size': 64,
         'model.crop_size': 32, 'train.batch_size': 4, 'train.lr_boundaries': (),
         'train.checkpoint_every': 1, 'train.log_every': 1, 'annotate.batch_size': 4,
-        'progress': False, 'train.num_steps': 2}
+        'progress': False, 'train.num_steps': 2, 'train.warm_start.steps': 0}
 
 
 def _flags(values):
@@ -55,7 +55,8 @@ def _load(*path):
 @pytest.fixture(scope='module')
 def first_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('main'))
-  return workdir, _main(workdir)
+  # The command line's run also goes through the MoCap warm start (a few steps).
+  return workdir, _main(workdir, **{'train.warm_start.steps': 3})
 
 
 def test_the_command_line_writes_pseudo_gts_for_every_sample_and_scores_them(first_run):

@@ -31,7 +31,7 @@ PART_TINY = {'model.crop_size': 32, 'train.batch_size': 4, 'train.num_steps': 1,
              'train.lr_boundaries': (), 'train.checkpoint_every': 1, 'train.log_every': 1,
              'annotate.batch_size': 4, 'stages': 'train,annotate',
              'model.pose_prior.num_steps': 10, 'model.pose_prior.num_poses': 128,
-             'model.pose_prior.hidden': 16}
+             'model.pose_prior.hidden': 16, 'train.warm_start.steps': 0}
 
 
 def _set(config, key, value):
