@@ -33,6 +33,7 @@ from neuralannot_jax import camera
 from neuralannot_jax import decode
 from neuralannot_jax import distributed
 from neuralannot_jax import export
+from neuralannot_jax import quality as quality_lib
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import pipeline
 
@@ -49,6 +50,8 @@ class Annotation:
     hand_side: 'right' / 'left' for hand samples, else None.
     parent_id: the person's ann_id for hands and faces cut from a whole-body record.
     camera: 'dataset' (MoCap: the dataset's camera, transl from the GT root) or 'virtual'.
+    quality: {'joint_residual_mm' or 'joint_residual_px': float, 'implausible': bool}
+      (`quality.batch_quality`), or None.
   """
   params: dict
   focal: np.ndarray
@@ -57,6 +60,7 @@ class Annotation:
   hand_side: Optional[str] = None
   parent_id: Any = None
   camera: str = 'virtual'
+  quality: Optional[dict] = None
 
 
 @functools.partial(nnx.jit, static_argnames=('step_spec',))
@@ -83,12 +87,12 @@ def predict(model, body_model, batch, vposer_params=None, *, step_spec):
   pose = {k: v for k, v in params.items() if k != 'transl'}
   # A model loaded with use_pca takes PCA coefficients; the full poses go through a
   # model without PCA, which `forward` gets by the explicit hand pose width.
-  out = body_models.forward(_full_pose_model(body_model), **pose)
+  out = body_models.forward(full_pose_model(body_model), **pose)
   params['joints'] = mapping.apply(out.joints, out.vertices)
   return params
 
 
-def _full_pose_model(body_model):
+def full_pose_model(body_model):
   """The model with hand PCA switched off (decode already expanded the coefficients)."""
   if not body_model.hand_components:
     return body_model
@@ -153,6 +157,10 @@ def _finish(spec, step_spec, out, batch, samples):
   focal, princpt = original_cameras(batch, dataset_camera, spec.crop_size, spec.focal)
   # The model's root joint on the GT root, in the crop's (possibly mirrored) camera frame.
   gt_transl = batch['joints_3d'][:, root] - out['joints'][:, root]
+  scores = quality_lib.batch_quality(
+      out['joints'], out, batch, family=spec.family, mapping=step_spec.mapping,
+      from_3d=(spec.mode == 'mocap') & (batch['has_3d'] > 0), root=root,
+      crop_size=spec.crop_size, focal=spec.focal)
   result = []
   for row in rows:
     params = {k: v[row] for k, v in out.items() if k != 'joints'}
@@ -165,7 +173,7 @@ def _finish(spec, step_spec, out, batch, samples):
         params={k: np.asarray(v, np.float32) for k, v in params.items()},
         focal=focal[row], princpt=princpt[row], family=spec.family,
         hand_side=sample.hand_side, parent_id=sample.parent_id,
-        camera='dataset' if dataset_camera[row] else 'virtual'))
+        camera='dataset' if dataset_camera[row] else 'virtual', quality=scores[row]))
   return result
 
 
@@ -257,6 +265,8 @@ def to_entries(annotations):
   entries = {}
   for ann_id, ann in annotations.items():
     entry = export.to_released_entry(ann.family, ann.params, ann.focal, ann.princpt)
+    if ann.quality is not None:
+      entry['quality'] = dict(ann.quality)   # an extra key: released-layout readers skip it
     if ann.family != 'mano':
       entries[ann_id] = entry
       continue
@@ -283,5 +293,5 @@ def write(annotations, out_dir, name):
 
 
 
-__all__ = ['Annotation', 'predict', 'mirror_params', 'original_cameras', 'add_unique',
+__all__ = ['Annotation', 'predict', 'full_pose_model', 'mirror_params', 'original_cameras', 'add_unique',
            'annotate', 'to_entries', 'write']

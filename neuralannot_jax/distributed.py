@@ -226,7 +226,7 @@ def write_shard(path, annotations, *, made_from, start, stop, num_samples, skipp
           'skipped': [_plain(a, 'ann_id') for a in skipped],
           'parent_ids': [_plain(a.parent_id, 'parent_id') for a in anns],
           'families': [a.family for a in anns], 'hand_sides': [a.hand_side for a in anns],
-          'cameras': [a.camera for a in anns]}
+          'cameras': [a.camera for a in anns], 'qualities': [a.quality for a in anns]}
   arrays = {'meta': np.array(json.dumps(meta))}
   if anns:
     arrays['focal'] = np.stack([a.focal for a in anns])
@@ -246,12 +246,13 @@ def read_shard(path):
     arrays = {k: data[k] for k in data.files if k != 'meta'}
   names = [k[len('param.'):] for k in arrays if k.startswith('param.')]
   annotations = {}
+  qualities = meta.get('qualities') or [None] * len(meta['ann_ids'])
   for i, ann_id in enumerate(meta['ann_ids']):
     annotations[ann_id] = annotate.Annotation(
         params={n: arrays[f'param.{n}'][i] for n in names}, focal=arrays['focal'][i],
         princpt=arrays['princpt'][i], family=meta['families'][i],
         hand_side=meta['hand_sides'][i], parent_id=meta['parent_ids'][i],
-        camera=meta['cameras'][i])
+        camera=meta['cameras'][i], quality=qualities[i])
   return meta, annotations
 
 

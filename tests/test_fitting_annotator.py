@@ -35,6 +35,10 @@ def test_mocap_fits_recover_the_synthetic_gt_and_are_kept_on_rerun(tmp_path):
   assert scores['mpvpe'] < 80, scores
   entries = evaluate.load_entries(os.path.join(workdir, 'pseudo_gt.json'), 'smpl')
   assert len(entries) == 8
+  with open(os.path.join(workdir, 'pseudo_gt.json')) as f:
+    written = json.load(f)
+  # The fits' own residuals to the joints they were fitted to: a few cm at most.
+  assert all(0 <= e['quality']['joint_residual_mm'] < 60 for e in written.values())
   assert os.path.isdir(os.path.join(workdir, 'mocap'))
   again = experiment.run(_config(workdir, **FAST_FIT))
   assert 'annotated' not in again      # same settings: the file was kept

@@ -65,6 +65,9 @@ def test_the_command_line_writes_pseudo_gts_for_every_sample_and_scores_them(fir
   pseudo_gt = _load(workdir, 'pseudo_gt.json')
   assert sorted(pseudo_gt) == sorted(gt)
   assert all(len(e['smpl_param']['pose']) == 72 for e in pseudo_gt.values())
+  # Each pseudo-GT says how far it lies from its GT joints and whether it is plausible.
+  assert all(e['quality']['joint_residual_mm'] >= 0 and e['quality']['implausible'] in
+             (True, False) for e in pseudo_gt.values())
   assert os.path.exists(os.path.join(workdir, 'pseudo_gt.npz'))
   # Human3.6M-style sets also get the world-frame files of the release.
   assert any(name.endswith('_SMPL_NeuralAnnot.json')

@@ -23,6 +23,8 @@ import numpy as np
 
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import camera
+from neuralannot_jax import quality as quality_lib
+from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.fitting import fit2d
 from neuralannot_jax.fitting import fit3d
@@ -100,10 +102,15 @@ def _params_only(body_model, fit):
   return {k: np.asarray(jax.device_get(v)) for k, v in fit.items() if k in names}
 
 
-def _annotations(body_model, params, from_3d, batch, samples, crop_size):
+def _annotations(body_model, mapping, params, from_3d, batch, samples, crop_size, root):
   """`Annotation`s of a batch's real rows (same frames and camera as the neural annotator)."""
   dataset_camera = from_3d & np.asarray(batch['has_camera'], bool)
   focal, princpt = annotate_lib.original_cameras(batch, dataset_camera, crop_size)
+  full = annotate_lib.full_pose_model(body_model)
+  scores = quality_lib.batch_quality(
+      quality_lib.mapped_joints(full, mapping, params), params, batch,
+      family=body_model.family, mapping=mapping, from_3d=from_3d, root=root,
+      crop_size=crop_size)
   result = []
   for row in np.flatnonzero(batch['mask']):
     row_params = {k: v[row] for k, v in params.items()}
@@ -114,7 +121,7 @@ def _annotations(body_model, params, from_3d, batch, samples, crop_size):
         params={k: np.asarray(v, np.float32) for k, v in row_params.items()},
         focal=focal[row], princpt=princpt[row], family=body_model.family,
         hand_side=sample.hand_side, parent_id=sample.parent_id,
-        camera='dataset' if dataset_camera[row] else 'virtual'))
+        camera='dataset' if dataset_camera[row] else 'virtual', quality=scores[row]))
   return result
 
 
@@ -149,6 +156,7 @@ def annotate(body_model, samples, mapping, *, mode, crop_size, batch_size, setti
     from tqdm import tqdm  # pylint: disable=import-outside-toplevel
     bar = tqdm(total=len(loader.samples), unit='img', desc='fit')
   annotations = {}
+  root = joint_sets.get(mapping.joint_set).root or 0
   start = time.perf_counter()
   try:
     for batch, ann_ids in loader:
@@ -156,7 +164,8 @@ def annotate(body_model, samples, mapping, *, mode, crop_size, batch_size, setti
                                   settings=settings, vposer_params=vposer_params)
       annotate_lib.add_unique(
           annotations, ann_ids,
-          _annotations(body_model, params, from_3d, batch, loader.samples, crop_size),
+          _annotations(body_model, mapping, params, from_3d, batch, loader.samples,
+                       crop_size, root),
           'annotator smplify')
       if bar is not None:
         bar.update(len(ann_ids))
