@@ -83,10 +83,13 @@ def default_config():
   # GT in the released pseudo-GT layout, for the evaluate stage; empty: the GT parameters the
   # reader attached to the samples (3DPW, FreiHAND, fits shipped with Human3.6M), if any.
   c.dataset.gt_file = ''
-  # Gaussian noise added to the GT joints the annotators see (std per coordinate: 2D in
-  # pixels, 3D in mm), seeded: real annotation noise simulated on a synthetic set, for
-  # comparing annotators (tools/compare_annotators.py). The evaluation GT stays clean.
-  c.dataset.joint_noise = ml_collections.ConfigDict({'px': 0.0, 'mm': 0.0})
+  # Defects added to the GT joints the annotators see, seeded (`data.views.NoisyJoints`):
+  # Gaussian noise (std per coordinate: 2D in pixels, 3D in mm), the probability of a
+  # left/right swap in a sample's 2D joints, and of each labelled joint going missing.
+  # Real annotations' defects simulated on a synthetic set, for comparing annotators
+  # (tools/compare_annotators.py). The evaluation GT stays clean.
+  c.dataset.joint_noise = ml_collections.ConfigDict(
+      {'px': 0.0, 'mm': 0.0, 'swap': 0.0, 'drop': 0.0})
   # format = 'synthetic': what to render (`data.synthetic.writers.make_dataset`).
   c.dataset.synthetic = ml_collections.ConfigDict()
   c.dataset.synthetic.kind = 'h36m'
@@ -361,8 +364,9 @@ def load_samples(config, body_model_path):
   if config.dataset.max_samples:
     source = views.Prefix(source, int(config.dataset.max_samples))
   noise = config.dataset.joint_noise
-  if noise.px or noise.mm:
+  if noise.px or noise.mm or noise.swap or noise.drop:
     source = views.NoisyJoints(source, px=float(noise.px), mm=float(noise.mm),
+                               swap=float(noise.swap), drop=float(noise.drop),
                                seed=int(config.seed))
   if len(source) == 0:
     raise ValueError(f'{fmt} at {root}: the reader found no usable samples')

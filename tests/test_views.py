@@ -52,6 +52,28 @@ def test_noise_has_the_asked_spread_is_repeatable_and_leaves_the_rest():
     views.NoisyJoints(clean, px=-1)
 
 
+def test_swaps_exchange_one_mirror_pair_and_drops_mark_joints_missing():
+  from neuralannot_jax.data import joint_sets  # pylint: disable=import-outside-toplevel
+  clean = _samples(400)
+  pairs = set(joint_sets.get('COCO_17').flip_pairs)
+  defective = views.NoisyJoints(clean, swap=0.25, drop=0.1, seed=5)
+  swapped = 0
+  for c, d in zip(clean, defective):
+    moved = np.flatnonzero(np.any(d.joints_2d != c.joints_2d, axis=-1))
+    if moved.size:
+      swapped += 1
+      i, j = moved
+      assert (i, j) in pairs                      # exactly one left/right pair, exchanged
+      np.testing.assert_array_equal(d.joints_2d[[i, j]], c.joints_2d[[j, i]])
+  assert abs(swapped / 400 - 0.25) < 0.06
+  missing2d = 1 - np.stack([d.joints_2d_valid for d in defective]).mean()
+  missing3d = 1 - np.stack([d.joints_3d_valid for d in defective]).mean()
+  assert abs(missing2d - 0.1) < 0.015 and abs(missing3d - 0.1) < 0.015
+  assert np.all(clean[3].joints_2d_valid == 1)    # the source is untouched
+  with pytest.raises(ValueError, match='probabilities'):
+    views.NoisyJoints(clean, swap=1.5)
+
+
 def test_prefix_keeps_the_first_items_and_their_extras():
   clean = _samples(5)
   head = views.Prefix(_Source(clean), 3)

@@ -61,6 +61,8 @@ def regime_config(regime, annotator, args, vposer_path=''):
       'fitting.batch_size': args.fit_batch,
       'dataset.joint_noise.px': args.noise_px,
       'dataset.joint_noise.mm': args.hand_noise_mm if family == 'mano' else args.noise_mm,
+      'dataset.joint_noise.swap': args.swap,
+      'dataset.joint_noise.drop': args.drop,
   }
   return experiment.load_config(BASE_CONFIG, overrides)
 
@@ -132,9 +134,10 @@ def markdown(results, args):
            'Errors in mm against the synthetic GT (MPJPE / PA-MPJPE on the set\'s joints, '
            'MPVPE on the mesh; hands: MANO joints). Both annotators see the same GT '
            f'joints with seeded Gaussian noise, std {args.noise_px:g} px per 2D and '
-           f'{args.noise_mm:g} mm (hands {args.hand_noise_mm:g} mm) per 3D coordinate (the '
-           'synthetic joints are exact, real '
-           'annotations are not); the GT they are scored against is clean. The Human3.6M-style '
+           f'{args.noise_mm:g} mm (hands {args.hand_noise_mm:g} mm) per 3D coordinate, '
+           f'left/right swaps in {100 * args.swap:g}% of the 2D samples and '
+           f'{100 * args.drop:g}% of the joints missing (the synthetic joints are exact, '
+           'real annotations are not); the GT they are scored against is clean. The Human3.6M-style '
            'GT joints are read off the mesh by a regressor 1-2 cm off the one the annotators '
            'are given (as markers are). Implausible: the share of bodies with a joint beyond '
            'the synthetic pose sampler\'s limits by more than 15 degrees (`plausibility`; '
@@ -185,6 +188,11 @@ def main(argv=None):
                       help='std of the noise on the GT 3D body joints, mm per coordinate')
   parser.add_argument('--hand_noise_mm', type=float, default=5.0,
                       help='the same for hand joints (a hand is about a tenth of a body)')
+  parser.add_argument('--swap', type=float, default=0.0,
+                      help='probability of one left/right pair swapped in a sample\'s 2D '
+                      'joints (COCO annotators\' confusion)')
+  parser.add_argument('--drop', type=float, default=0.0,
+                      help='probability of each labelled joint going missing, 2D and 3D')
   parser.add_argument('--fit_batch', type=int, default=32, help='samples per compiled fit')
   parser.add_argument('--workdir', default='work_dir/compare_annotators',
                       help='work directories, one per regime and annotator (resumable)')
