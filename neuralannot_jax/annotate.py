@@ -178,7 +178,7 @@ def _finish(spec, step_spec, out, batch, samples):
 
 
 def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
-             vposer_params=None, num_workers=4, progress=True):
+             vposer_params=None, num_workers=4, progress=True, refine=None):
   """Run the annotator over this process's share of `samples`, in order.
 
   Inference needs no collectives, so each process runs on its own devices over its own
@@ -198,6 +198,8 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
     vposer_params: VPoser weights when the head predicts a latent.
     num_workers: decode threads of the Loader.
     progress: show a tqdm bar.
+    refine: optional (predict's host output, host batch) -> the same refined, e.g.
+      `fitting.annotator.refine_batch` with its settings bound.
   Returns:
     (annotations {ann_id: Annotation} of the share in sample order, loader): the loader's
     `skipped` lists the samples whose image could not be read.
@@ -223,8 +225,10 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
     for batch, ann_ids in loader:
       out = predict(model, body_model, pipeline.shard(train_lib.step_batch(batch), mesh),
                     vposer_params, step_spec=step_spec)
-      add_unique(annotations, ann_ids,
-                 _finish(spec, step_spec, jax.device_get(out), batch, loader.samples),
+      out = jax.device_get(out)
+      if refine is not None:
+        out = refine(out, batch)
+      add_unique(annotations, ann_ids, _finish(spec, step_spec, out, batch, loader.samples),
                  'annotate')
       if bar is not None:
         bar.update(len(ann_ids))

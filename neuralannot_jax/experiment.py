@@ -19,6 +19,7 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
 """
 
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -149,9 +150,12 @@ def default_config():
   # Output name in the work directory: <output>.json and <output>.npz.
   c.annotate.output = 'pseudo_gt'
 
-  # 'neuralannot' (train the network, annotate with it) or 'smplify': the per-sample
+  # 'neuralannot' (train the network, annotate with it), 'smplify': the per-sample
   # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
   # no train stage. Same mode switch: 'mocap' fits GT 3D joints, 'wild' GT 2D joints.
+  # 'neuralannot_refine' (MoCap mode): the network's prediction, then a short per-sample
+  # fit started from it and kept near it (`fitting.annotator.refine_batch`;
+  # fitting.refine_steps / refine_lr).
   c.annotator = 'neuralannot'
   c.fitting = ml_collections.ConfigDict()
   c.fitting.batch_size = 32
@@ -162,6 +166,8 @@ def default_config():
   # Geman-McClure scale in pixels of a 256-pixel crop (SMPLify-X's 100), scaled with the crop.
   c.fitting.sigma_px = 100.0
   c.fitting.try_flip = True
+  c.fitting.refine_steps = 200
+  c.fitting.refine_lr = 0.01
   return c
 
 
@@ -430,7 +436,7 @@ def restore_model(tconfig, train_dir, mesh):
   return model, step
 
 
-ANNOTATORS = ('neuralannot', 'smplify')
+ANNOTATORS = ('neuralannot', 'smplify', 'neuralannot_refine')
 
 
 def annotator_name(config):
@@ -445,7 +451,8 @@ def fitting_settings(config):
   f = config.fitting
   return fitting_annotator.Settings(
       steps_3d=int(f.steps_3d), lr_3d=float(f.lr_3d), steps_per_stage=int(f.steps_per_stage),
-      lr_2d=float(f.lr_2d), sigma_px=float(f.sigma_px), try_flip=bool(f.try_flip))
+      lr_2d=float(f.lr_2d), sigma_px=float(f.sigma_px), try_flip=bool(f.try_flip),
+      refine_steps=int(f.refine_steps), refine_lr=float(f.refine_lr))
 
 
 def latest_step(tconfig, train_dir):
@@ -461,6 +468,9 @@ def run(config):
   workdir = _path(config.workdir)
   os.makedirs(workdir, exist_ok=True)
   todo = stages(config)
+  if annotator_name(config) == 'neuralannot_refine' and config.model.mode != 'mocap':
+    raise ValueError('config.annotator neuralannot_refine refines the network from GT 3D '
+                     'joints (model.mode=mocap); the in-the-wild refinement is not built yet')
   if annotator_name(config) == 'smplify' and config.body_model.family == 'flame':
     raise ValueError('config.annotator smplify: the baseline fits SMPL, SMPL-X and MANO; FLAME '
                      'faces are annotated by the neural annotator only')
@@ -507,6 +517,9 @@ def run(config):
                    'settings': dataclasses.asdict(fitting_settings(config))}
     else:
       made_from = {'step': latest_step(tconfig, train_dir)}
+      if annotator_name(config) == 'neuralannot_refine':
+        settings = fitting_settings(config)
+        made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr}
     record = _read_json(record_path)
     if (record is not None and all(record.get(k) == v for k, v in made_from.items())
         and os.path.exists(output + '.json')):
@@ -532,12 +545,18 @@ def run(config):
               vposer_params=train_lib.load_vposer(tconfig),
               num_workers=int(config.train.num_workers), progress=progress)
         else:
+          step_spec = train_lib.make_step_spec(tconfig)
+          refine = None
+          if annotator_name(config) == 'neuralannot_refine':
+            refine = functools.partial(
+                fitting_annotator.refine_batch, body_model, step_spec.mapping,
+                root=step_spec.root, settings=fitting_settings(config))
           # Each process on its own devices (a local mesh): inference needs no collectives.
           annotations, loader = annotate_lib.annotate(
-              model, body_model, samples, train_lib.make_step_spec(tconfig),
+              model, body_model, samples, step_spec,
               batch_size=_per_process(int(config.annotate.batch_size), 'annotate.batch_size'),
               vposer_params=train_lib.load_vposer(tconfig),
-              num_workers=int(config.train.num_workers), progress=progress)
+              num_workers=int(config.train.num_workers), progress=progress, refine=refine)
         return annotations, [samples[i].ann_id for i in sorted(loader.skipped)]
 
       # Every process writes its share as a shard (reused by a resumed run); process 0

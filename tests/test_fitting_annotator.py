@@ -108,3 +108,25 @@ def test_an_unknown_annotator_is_named():
   config.annotator = 'hmr'
   with pytest.raises(ValueError, match="annotator 'hmr'"):
     experiment.annotator_name(config)
+
+
+def test_refine_starts_from_the_network_and_lowers_its_joint_residuals(tmp_path):
+  """--config.annotator=neuralannot_refine: the trained network's prediction, refined per
+  sample by the fitter started from it; its residuals to the GT joints fall well below the
+  network's own, and the annotation is redone when the refinement settings change."""
+  workdir = str(tmp_path)
+  experiment.run(_config(workdir, stages='train,annotate'))
+  refined = experiment.run(_config(workdir, annotator='neuralannot_refine',
+                                   stages='annotate', **{'annotate.output': 'refined',
+                                                         'fitting.refine_steps': 100}))
+  assert refined['annotated'] == 8
+  residual = lambda name: np.mean([e['quality']['joint_residual_mm'] for e in json.load(
+      open(os.path.join(workdir, f'{name}.json'))).values()])
+  network, refine = residual('pseudo_gt'), residual('refined')
+  assert refine < 0.5 * network, (refine, network)
+  again = experiment.run(_config(workdir, annotator='neuralannot_refine', stages='annotate',
+                                 **{'annotate.output': 'refined', 'fitting.refine_steps': 50}))
+  assert again['annotated'] == 8           # other refinement settings: annotated again
+  with pytest.raises(ValueError, match='mocap'):
+    experiment.run(_config(workdir, annotator='neuralannot_refine', stages='annotate',
+                           **{'model.mode': 'wild'}))

@@ -42,6 +42,7 @@ class Settings:
   steps_per_stage, lr_2d: of `fit_2d` (one camera stage + SMPLify-X's four stages).
   sigma_px: Geman-McClure scale in pixels of a 256-pixel crop (scaled with the crop).
   try_flip: `fit_2d`'s second start facing away from the camera.
+  refine_steps, refine_lr: Adam steps / step size of `refine_batch`.
   """
   steps_3d: int = fit3d.DEFAULT_NUM_STEPS
   lr_3d: float = fit3d.DEFAULT_LR
@@ -49,6 +50,8 @@ class Settings:
   lr_2d: float = fit2d.DEFAULT_LR
   sigma_px: float = fit2d.DEFAULTS['sigma']
   try_flip: bool = True
+  refine_steps: int = 200
+  refine_lr: float = 0.01
 
 
 def _full_hands(body_model, params):
@@ -95,6 +98,45 @@ def fit_batch(body_model, mapping, batch, *, mode, crop_size, settings, vposer_p
         k: np.where(from_3d.reshape((b,) + (1,) * (v.ndim - 1)), params[k], v)
         for k, v in fit2.items()}
   return _full_hands(body_model, params), from_3d
+
+
+def refine_batch(body_model, mapping, out, batch, *, root, settings):
+  """The network's prediction refined per sample by `fit_3d` started from it
+  (`--config.annotator=neuralannot_refine`).
+
+  The fit keeps each sample near the prediction (`fit3d.REFINE_WEIGHTS`: an anchor instead
+  of the zero-pose prior), so it adds per-sample precision on the joints without fitting
+  from scratch's failures (wrong facing, twisted free joints).
+
+  Args:
+    body_model: the model the network predicts for (full hand poses, no PCA).
+    mapping: its `JointMapping` to the batch's set; root: the set's root index.
+    out: `annotate.predict`'s output on the host: {smplx name: (B, n)}, 'transl' (B, 3)
+      of the virtual crop camera, 'joints' (B, T, 3) without translation.
+    batch: the pipeline batch (numpy).
+    settings: `Settings` (refine_steps, refine_lr).
+  Returns:
+    `out` with the refined parameters and joints on the rows with GT 3D joints and their
+    root (the others as they were).
+  """
+  valid3d = np.asarray(batch['valid3d'], np.float32) * np.asarray(mapping.valid)[None]
+  rows = (np.asarray(batch['has_3d']) > 0) & (valid3d[:, root] > 0) & np.asarray(batch['mask'])
+  if not rows.any():
+    return out
+  names = [k for k in body_model.param_shapes() if k != 'expression']
+  start = {k: np.asarray(out[k]) for k in names if k != 'transl'}
+  # In the GT joints' frame: the predicted root on the GT root, as the annotation does.
+  start['transl'] = np.asarray(batch['joints_3d'])[:, root] - np.asarray(out['joints'])[:, root]
+  fit = fit3d.fit_3d(body_model, batch['joints_3d'], valid3d * rows[:, None], mapping,
+                     num_steps=settings.refine_steps, lr=settings.refine_lr, start=start)
+  fit = {k: np.asarray(jax.device_get(v)) for k, v in fit.items()}
+  pick = lambda new, old: np.where(rows.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
+  refined = dict(out)
+  for k in names:
+    if k != 'transl':
+      refined[k] = pick(fit[k].reshape(np.shape(out[k])), np.asarray(out[k]))
+  refined['joints'] = pick(fit['joints'] - fit['transl'][:, None], np.asarray(out['joints']))
+  return refined
 
 
 def _params_only(body_model, fit):
@@ -175,4 +217,4 @@ def annotate(body_model, samples, mapping, *, mode, crop_size, batch_size, setti
   return annotations, loader, time.perf_counter() - start
 
 
-__all__ = ['Settings', 'fit_batch', 'annotate']
+__all__ = ['Settings', 'fit_batch', 'refine_batch', 'annotate']

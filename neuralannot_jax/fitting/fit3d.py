@@ -59,6 +59,9 @@ DEFAULT_WEIGHTS = {
 }
 # MANO's defaults where they differ from the bodies' (see the module docstring).
 HAND_WEIGHTS = {'pose': 1e2, 'bending': 1e2}
+# A refinement (`start` given): the start, not the zero pose, is the pose prior.
+REFINE_WEIGHTS = {'pose': 0.0, 'anchor': 1e3, 'sigma_start': 0.1}
+HAND_REFINE_WEIGHTS = {'pose': 0.0, 'anchor': 1e2, 'sigma_start': 0.1}
 DEFAULT_NUM_STEPS = 800
 DEFAULT_LR = 0.1
 
@@ -73,11 +76,17 @@ def _initial_params(model, mapping, joints_3d, valid, align_idx, plan):
   return params
 
 
-def _loss(params, model, mapping, joints_3d, valid, weights, sigma, plan):
-  """Scalar objective of one sample (see the module docstring)."""
+def _loss(params, model, mapping, joints_3d, valid, weights, sigma, plan, anchor=None):
+  """Scalar objective of one sample (see the module docstring); with `anchor` (the start
+  of a refinement) also weights['anchor'] * |params - anchor|^2 over every part but
+  global_orient and transl."""
   pred = common.mapped_joints(model, mapping, params, plan)
   dist = jnp.sqrt(jnp.sum(jnp.square(pred - joints_3d), -1) + 1e-12)   # (T,)
   loss = weights['data'] * jnp.sum(valid * priors.gmof(dist, sigma))
+  if anchor is not None:
+    for name in anchor:
+      if name not in ('global_orient', 'transl'):
+        loss += weights['anchor'] * jnp.sum(jnp.square(params[name] - anchor[name]))
   loss += weights['shape'] * priors.shape_prior(params['betas'])
   for name in common.pose_part_names(model)[1:]:
     loss += weights['pose'] * priors.pose_l2_prior(params[name])
@@ -88,20 +97,24 @@ def _loss(params, model, mapping, joints_3d, valid, weights, sigma, plan):
 
 @functools.partial(jax.jit, static_argnames=('mapping', 'num_steps', 'lr', 'weights',
                                              'align_idx', 'plan'))
-def _fit(model, joints_3d, valid, *, mapping, num_steps, lr, weights, align_idx, plan):
+def _fit(model, joints_3d, valid, start, *, mapping, num_steps, lr, weights, align_idx, plan):
   weights = dict(weights)
   align_idx = np.array(align_idx, np.int32)
 
-  def one(j3d, v):
-    init = _initial_params(model, mapping, j3d, v, align_idx, plan)
+  def one(j3d, v, start):
+    if start is None:
+      init, anchor = _initial_params(model, mapping, j3d, v, align_idx, plan), None
+    else:
+      init, anchor = start, start
+
     def loss_fn(p, step):
       sigma = common.annealed_sigma(step, num_steps, weights['sigma'],
                                     weights['sigma_start'])
-      return _loss(p, model, mapping, j3d, v, weights, sigma, plan)
+      return _loss(p, model, mapping, j3d, v, weights, sigma, plan, anchor)
 
     return common.adam_steps(loss_fn, init, num_steps, lr)
 
-  params, losses = jax.vmap(one)(joints_3d, valid)
+  params, losses = jax.vmap(one)(joints_3d, valid, start)
   # The fitted joints inside the same compiled function: run eagerly, the model's forward
   # pass dispatches op by op and took longer than the whole fit of a small batch.
   pred = jax.vmap(lambda p: common.mapped_joints(model, mapping, p, plan))(params)
@@ -109,7 +122,7 @@ def _fit(model, joints_3d, valid, *, mapping, num_steps, lr, weights, align_idx,
 
 
 def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=DEFAULT_LR,
-           weights=None, align_joints=None):
+           weights=None, align_joints=None, start=None):
   """Fit body-model parameters to GT 3D joints, a batch at once.
 
   Args:
@@ -126,6 +139,10 @@ def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=
     weights: overrides of `DEFAULT_WEIGHTS` (and for MANO of `HAND_WEIGHTS`).
     align_joints: joint names for the initial rigid alignment (None: hips and shoulders,
       or wrist and four finger roots for MANO).
+    start: a refinement: {smplx name: (B, n)} to start from (e.g. the network's
+      prediction), in the GT joints' frame, with every parameter the fit optimises; the
+      rigid alignment is skipped and weights['anchor'] * |params - start|^2 (every part
+      but global_orient and transl) keeps each sample near it (`REFINE_WEIGHTS`).
   Returns:
     {smplx parameter name: (B, n)} (`global_orient`, `body_pose`, ..., `betas`,
     `transl`; `model(**params)` reproduces the fit in the GT joints' frame), plus
@@ -143,11 +160,20 @@ def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=
   w = dict(DEFAULT_WEIGHTS)
   if model.family == 'mano':
     w.update(HAND_WEIGHTS)
+  if start is not None:
+    w.update(HAND_REFINE_WEIGHTS if model.family == 'mano' else REFINE_WEIGHTS)
   w.update(weights or {})
   # Only the vertices the joints are read from are skinned (a regressor's support).
   model, mapping = joint_sets.restrict_to_mapping(model, mapping)
   align_idx = tuple(int(i) for i in common.align_indices(model, mapping, align_joints))
-  params, losses, pred = _fit(model, joints_3d, valid, mapping=mapping,
+  if start is not None:
+    zero = model.zero_params((joints_3d.shape[0],))
+    missing = sorted(set(zero) - set(start) - {'expression'})
+    if missing:
+      raise ValueError(f'fit_3d: start lacks {missing}')
+    start = {k: jnp.asarray(start[k], model.dtype).reshape(zero[k].shape) for k in zero
+             if k != 'expression'}
+  params, losses, pred = _fit(model, joints_3d, valid, start, mapping=mapping,
                               num_steps=int(num_steps), lr=float(lr),
                               weights=tuple(sorted(w.items())), align_idx=align_idx,
                               plan=common.joint_plan(model, mapping))
@@ -156,4 +182,5 @@ def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=
   return dict(params, joints=pred, error=error, loss=losses)
 
 
-__all__ = ['DEFAULT_WEIGHTS', 'HAND_WEIGHTS', 'DEFAULT_NUM_STEPS', 'DEFAULT_LR', 'fit_3d']
+__all__ = ['DEFAULT_WEIGHTS', 'HAND_WEIGHTS', 'REFINE_WEIGHTS', 'HAND_REFINE_WEIGHTS',
+           'DEFAULT_NUM_STEPS', 'DEFAULT_LR', 'fit_3d']
