@@ -170,6 +170,19 @@ def test_mapped_joints_match_full_forward(smpl, set_name):
 
 # ---- 2D fitting ----------------------------------------------------------------------------
 
+def _in_crop_camera(rng, gt, *, depth, spread, turn=1.0):
+  """Bodies moved into the 256 px crop camera (f = 5000): the model's y-up frame turned to
+  the camera's y-down (their orientations scaled by `turn`), `depth` metres away (~45 m
+  spans ~200 px), x, y offsets of std `spread` metres."""
+  n = len(gt['global_orient'])
+  facing = Rotation.from_rotvec([np.pi, 0.0, 0.0])
+  gt['global_orient'] = np.stack([(facing * Rotation.from_rotvec(r * turn)).as_rotvec()
+                                  for r in gt['global_orient']])
+  gt['transl'] = np.concatenate([rng.normal(size=(n, 2)) * spread,
+                                 rng.uniform(*depth, (n, 1))], 1)
+  return gt
+
+
 def test_fit_2d_lowers_reprojection_error(smpl):
   from neuralannot_jax import camera
   from neuralannot_jax import pose_prior
@@ -178,14 +191,7 @@ def test_fit_2d_lowers_reprojection_error(smpl):
   vp = pose_prior.train_pose_prior(pose_prior.synthetic_poses(1000), num_steps=150,
                                    hidden=64, batch_size=128)
   rng = np.random.default_rng(2)
-  gt = _random_bodies(rng, 4)
-  # Camera space: the model's y-up frame turned to the camera's y-down, ~45 m away so a
-  # body spans ~200 px of the 256 px crop at the virtual focal length.
-  facing = Rotation.from_rotvec([np.pi, 0.0, 0.0])
-  gt['global_orient'] = np.stack([(facing * Rotation.from_rotvec(r)).as_rotvec()
-                                  for r in gt['global_orient']])
-  gt['transl'] = np.concatenate([rng.normal(size=(4, 2)) * 0.3,
-                                 rng.uniform(38.0, 48.0, (4, 1))], 1)
+  gt = _in_crop_camera(rng, _random_bodies(rng, 4), depth=(38.0, 48.0), spread=0.3)
   mapping = joint_sets.model_joint_mapping('smpl', 'COCO_17')
   focal, princpt = camera.crop_camera(256)
   out = smpl(**gt)
@@ -222,12 +228,8 @@ def test_fit_2d_starts_truncated_people_at_the_depth_their_crop_implies(smpl, la
   from neuralannot_jax import camera
   from neuralannot_jax.fitting import fit2d
   rng = np.random.default_rng(5)
-  gt = _random_bodies(rng, 6)
-  facing = Rotation.from_rotvec([np.pi, 0.0, 0.0])
-  gt['global_orient'] = np.stack([(facing * Rotation.from_rotvec(r * 0.3)).as_rotvec()
-                                  for r in gt['global_orient']])
-  gt['transl'] = np.concatenate([rng.normal(size=(6, 2)) * 0.2,
-                                 rng.uniform(35.0, 50.0, (6, 1))], 1)
+  gt = _in_crop_camera(rng, _random_bodies(rng, 6), depth=(35.0, 50.0), spread=0.2,
+                       turn=0.3)
   mapping = joint_sets.model_joint_mapping('smpl', 'COCO_17')
   focal, princpt = camera.crop_camera(256)
   out = smpl(**gt)
