@@ -21,6 +21,7 @@ orbax checkpoints (model + optimizer state; the step is the optimizer's step cou
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -238,23 +239,32 @@ class StepSpec:
   param_weights: Optional[tuple] = None
 
 
-@functools.lru_cache(maxsize=None)
-def _mapping(family, joint_set, side, num_landmarks):
-  return joint_sets.model_joint_mapping(family, joint_set, side=side,
-                                        num_landmarks=num_landmarks)
+_MAPPINGS = {}
+
+
+def _mapping(family, joint_set, side, num_landmarks, regressor_key, regressor):
+  key = (family, joint_set, side, num_landmarks, regressor_key)
+  if key not in _MAPPINGS:
+    _MAPPINGS[key] = joint_sets.model_joint_mapping(family, joint_set, side=side,
+                                                    num_landmarks=num_landmarks,
+                                                    regressor=regressor)
+  return _MAPPINGS[key]
 
 
 def make_step_spec(config) -> StepSpec:
   """The StepSpec of a config (family, mode, joint_set, regressor, hand_side, weights)."""
   config = as_config(config)
   jset = joint_sets.get(config.joint_set)
-  if config.regressor is None:
-    # One mapping object per (family, set, side): equal configs then share a compiled step.
-    mapping = _mapping(config.family, jset.name, config.hand_side, int(config.num_landmarks))
-  else:
-    mapping = joint_sets.model_joint_mapping(config.family, jset, regressor=config.regressor,
-                                             side=config.hand_side,
-                                             num_landmarks=int(config.num_landmarks))
+  # One mapping object per (family, set, side, regressor): equal configs then share a
+  # compiled step (the regressor by its content: equal files in other folders are equal).
+  regressor, key = None, None
+  if config.regressor is not None:
+    regressor = (np.load(config.regressor) if isinstance(config.regressor, (str, os.PathLike))
+                 else config.regressor)
+    regressor = np.asarray(regressor.toarray() if hasattr(regressor, 'toarray') else regressor)
+    key = (regressor.shape, hashlib.sha1(np.ascontiguousarray(regressor)).hexdigest())
+  mapping = _mapping(config.family, jset.name, config.hand_side, int(config.num_landmarks),
+                     key, regressor)
   weights = None if config.weights is None else tuple(sorted(dict(config.weights).items()))
   param_weights = (None if config.param_weights is None
                    else tuple(sorted(dict(config.param_weights).items())))

@@ -71,9 +71,13 @@ def merge_views(views, rest_root):
   return {k: np.asarray(v, np.float32) for k, v in merged.items()}
 
 
+# Module level, so that every call with the same shapes reuses one compilation.
+_forward = jax.jit(body_models.forward)
+
+
 def joints_function(model):
   """params list -> (N, J, 3) kinematic joints of `model`, in jitted chunks."""
-  forward = jax.jit(body_models.forward)
+  forward = _forward
 
   def joints_of(params_list):
     out = []

@@ -425,6 +425,7 @@ def test_mocap_loss_settles_a_twist_the_joints_leave_free(smpl):
   base = _random_aa(rng, (1, 24, 3), 0.4)
   wrist = list(smpl.joint_names).index('left_wrist')
 
+  @jax.jit
   def loss(angle, gt):
     aa = jnp.asarray(base).at[0, wrist].set(jnp.stack([angle, 0.0, 0.0]))
     rotmats = rotations.axis_angle_to_matrix(aa)

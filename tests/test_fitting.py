@@ -243,9 +243,9 @@ def test_fit_2d_starts_truncated_people_at_the_depth_their_crop_implies(smpl, la
   edges, torso = fit2d._torso(smpl, mapping)
   default = fit2d._typical_depth('smpl', focal, princpt)
   # pylint: enable=protected-access
-  init = jax.vmap(lambda j, v: fit2d.initial_translation(
+  init = jax.jit(jax.vmap(lambda j, v: fit2d.initial_translation(
       rest, smpl.joint_template[0], jnp.asarray(fit2d.FACING, jnp.float32), j, v, focal,
-      princpt, edges, torso, default))(jnp.asarray(target), jnp.asarray(valid))
+      princpt, edges, torso, default)))(jnp.asarray(target), jnp.asarray(valid))
   depth = np.asarray(init[:, 2]) + 0.0
   true = gt['transl'][:, 2]
   # Within 50% (a bent leg or a turned head changes the spread; the fit refines the

@@ -118,14 +118,14 @@ def test_refine_starts_from_the_network_and_lowers_its_joint_residuals(tmp_path)
   experiment.run(_config(workdir, stages='train,annotate'))
   refined = experiment.run(_config(workdir, annotator='neuralannot_refine',
                                    stages='annotate', **{'annotate.output': 'refined',
-                                                         'fitting.refine_steps': 100}))
+                                                         'fitting.refine_steps': 60}))
   assert refined['annotated'] == 8
   residual = lambda name: np.mean([e['quality']['joint_residual_mm'] for e in json.load(
       open(os.path.join(workdir, f'{name}.json'))).values()])
   network, refine = residual('pseudo_gt'), residual('refined')
   assert refine < 0.5 * network, (refine, network)
   again = experiment.run(_config(workdir, annotator='neuralannot_refine', stages='annotate',
-                                 **{'annotate.output': 'refined', 'fitting.refine_steps': 50}))
+                                 **{'annotate.output': 'refined', 'fitting.refine_steps': 20}))
   assert again['annotated'] == 8           # other refinement settings: annotated again
   with pytest.raises(ValueError, match='mocap'):
     experiment.run(_config(workdir, annotator='neuralannot_refine', stages='annotate',

@@ -252,6 +252,5 @@ def test_warm_start_overfits_a_handful_of_bodies_from_their_joints(setup, tmp_pa
   got = got - got[:, :1]
   err = np.linalg.norm(got - rel, axis=-1)[:, np.asarray(mapping.valid) > 0].mean()
   start = np.linalg.norm(rel, axis=-1).mean()
-  print('warm start joint error (mm)', err * 1000)
-  assert err < 0.02, err * 1000                   # mm: from ~400 mm of spread to < 20
+  assert err < 0.02, err * 1000       # from ~400 mm of spread to < 20 mm (3.8 mm measured)
   assert err < 0.1 * start
