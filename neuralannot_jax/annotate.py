@@ -297,5 +297,6 @@ def write(annotations, out_dir, name):
 
 
 
-__all__ = ['Annotation', 'predict', 'full_pose_model', 'mirror_params', 'original_cameras', 'add_unique',
+__all__ = ['Annotation', 'predict', 'full_pose_model', 'mirror_params', 'original_cameras',
+           'add_unique',
            'annotate', 'to_entries', 'write']

@@ -5,14 +5,15 @@
 
 The paper's Tables 4 (pseudo-GTs from GT 3D joints) and 5 (from GT 2D joints) compare the
 two annotators by the error of their pseudo-GTs. Here each regime is one synthetic set
-(`experiment.SYNTHETIC_KINDS`) annotated twice through `experiment.run`, exactly as
+(`experiment.SYNTHETIC_KINDS`) annotated through `experiment.run`, exactly as
 `python -m neuralannot_jax.main` runs it:
 
   neuralannot   --config.annotator=neuralannot: train on the set, annotate the same set;
   smplify       --config.annotator=smplify: fit each sample (`neuralannot_jax.fitting`);
-                the in-the-wild body fit uses the same pose prior the network decodes.
+                the in-the-wild body fit uses the same pose prior the network decodes;
+  neuralannot_refine   (MoCap regimes) the trained network's prediction refined per sample.
 
-Both start from configs/synthetic_body.py (ResNet-18 at 64 px for the network); the tool
+All start from configs/synthetic_body.py (ResNet-18 at 64 px for the network); the tool
 sets the set, family and mode per regime. Each run has its own work directory under
 --workdir and resumes like the main job, so a killed comparison continues. Wall time per
 sample: the fit's seconds / samples; for the network (train + annotate) / samples and the
@@ -148,7 +149,8 @@ def markdown(results, args):
            f'{args.noise_mm:g} mm (hands {args.hand_noise_mm:g} mm) per 3D coordinate, '
            f'left/right swaps in {100 * args.swap:g}% of the 2D samples and '
            f'{100 * args.drop:g}% of the joints missing (the synthetic joints are exact, '
-           'real annotations are not); the GT they are scored against is clean. The Human3.6M-style '
+           'real annotations are not); the GT they are scored against is clean. The '
+           'Human3.6M-style '
            'GT joints are read off the mesh by a regressor 1-2 cm off the one the annotators '
            'are given (as markers are). Implausible: the share of bodies with a joint beyond '
            'the synthetic pose sampler\'s limits by more than 15 degrees (`plausibility`; '
