@@ -97,6 +97,31 @@ def _spread(a, b):
   return np.mean(np.linalg.norm(a - b, axis=-1), axis=-1)
 
 
+def consensus_average(views, joints, rest_root):
+  """Steps 1-2 of the module docstring for one frame of several views.
+
+  Args:
+    views: list of V >= 2 world-frame parameter dicts; joints: (V, J, 3) their joints.
+  Returns:
+    (the consensus views' average, medoid index, the medoid's mean distance to the views).
+  """
+  pair = _spread(joints[:, None], joints[None])                 # (V, V)
+  medoid = int(np.argmin(pair.sum(1)))
+  consensus = [v for i, v in enumerate(views) if pair[medoid, i] <= CONSENSUS_M]
+  return merge_views(consensus, rest_root), medoid, float(pair[medoid].mean())
+
+
+def choose(views, joints, average, average_joints, medoid, medoid_cost):
+  """Step 3: the average, unless it lies farther from the views than the medoid does.
+
+  Returns:
+    ({smplx name: array}, 'average' or 'medoid').
+  """
+  if _spread(average_joints[None], joints).mean() <= medoid_cost + TOLERANCE_M:
+    return average, 'average'
+  return dict(views[medoid]), 'medoid'
+
+
 def merge_frame(views, joints, rest_root, joints_of):
   """One frame's world-frame body (see the module docstring).
 
@@ -108,14 +133,8 @@ def merge_frame(views, joints, rest_root, joints_of):
   """
   if len(views) == 1:
     return dict(views[0]), 'single'
-  pair = _spread(joints[:, None], joints[None])                 # (V, V)
-  medoid = int(np.argmin(pair.sum(1)))
-  consensus = [v for i, v in enumerate(views) if pair[medoid, i] <= CONSENSUS_M]
-  average = merge_views(consensus, rest_root)
-  cost_average = _spread(joints_of([average])[0][None], joints).mean()
-  if cost_average <= pair[medoid].mean() + TOLERANCE_M:
-    return average, 'average'
-  return dict(views[medoid]), 'medoid'
+  average, medoid, cost = consensus_average(views, joints, rest_root)
+  return choose(views, joints, average, joints_of([average])[0], medoid, cost)
 
 
 def world_params(annotations, extras, model):
@@ -145,11 +164,19 @@ def world_params(annotations, extras, model):
   joints_of = joints_function(model)
   flat = [v for group in views.values() for v in group]
   all_joints = joints_of(flat)
-  frames, counts, start = {}, collections.Counter(), 0
+  frames, counts, start, pending = {}, collections.Counter(), 0, []
   for key, group in views.items():
     joints = all_joints[start:start + len(group)]
     start += len(group)
-    frames[key], how = merge_frame(group, joints, rest_root, joints_of)
+    if len(group) == 1:
+      frames[key] = dict(group[0])
+      counts['single'] += 1
+    else:
+      pending.append((key, group, joints) + consensus_average(group, joints, rest_root))
+  # The candidate averages' joints in one batched pass, not one forward pass per frame.
+  average_joints = joints_of([p[3] for p in pending])
+  for (key, group, joints, average, medoid, cost), candidate in zip(pending, average_joints):
+    frames[key], how = choose(group, joints, average, candidate, medoid, cost)
     counts[how] += 1
   return frames, left_out, dict(counts)
 
@@ -186,5 +213,5 @@ def write_mocap(annotations, extras, model, family, dataset, out_dir):
   raise ValueError(f'write_mocap: no MoCap release layout for {dataset!r}')
 
 
-__all__ = ['CONSENSUS_M', 'TOLERANCE_M', 'merge_views', 'joints_function', 'merge_frame',
-           'world_params', 'nest', 'write_mocap']
+__all__ = ['CONSENSUS_M', 'TOLERANCE_M', 'merge_views', 'joints_function', 'consensus_average',
+           'choose', 'merge_frame', 'world_params', 'nest', 'write_mocap']
