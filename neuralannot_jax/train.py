@@ -259,9 +259,7 @@ def make_step_spec(config) -> StepSpec:
   # compiled step (the regressor by its content: equal files in other folders are equal).
   regressor, key = None, None
   if config.regressor is not None:
-    regressor = (np.load(config.regressor) if isinstance(config.regressor, (str, os.PathLike))
-                 else config.regressor)
-    regressor = np.asarray(regressor.toarray() if hasattr(regressor, 'toarray') else regressor)
+    regressor = joint_sets.load_regressor(config.regressor, jset, config.family)
     key = (regressor.shape, hashlib.sha1(np.ascontiguousarray(regressor)).hexdigest())
   mapping = _mapping(config.family, jset.name, config.hand_side, int(config.num_landmarks),
                      key, regressor)

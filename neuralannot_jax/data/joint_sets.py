@@ -455,8 +455,10 @@ class JointMapping:
     return candidates[..., np.array(gather, np.int32), :]
 
 
-def _load_regressor(regressor, joint_set, family):
-  """(T, V) float32 from an array, a scipy sparse matrix or a .npy path."""
+def load_regressor(regressor, joint_set, family):
+  """(T, V) float32 from an array, a scipy sparse matrix or a .npy path, checked against
+  the joint set (a `JointSet` or its name) and the family's vertex count."""
+  joint_set = _as_set(joint_set)
   source = repr(regressor) if isinstance(regressor, (str, os.PathLike)) else 'regressor'
   if isinstance(regressor, (str, os.PathLike)):
     regressor = np.load(regressor)
@@ -515,7 +517,7 @@ def model_joint_mapping(family, joint_set, *, num_landmarks=0, regressor=None, s
   if jset.name in SINGLE_HAND_SETS and family != 'mano':
     names = _qualified_names(jset, side)
   rows = (np.zeros((jset.num_joints, 0), np.float32) if regressor is None
-          else _load_regressor(regressor, jset, family))
+          else load_regressor(regressor, jset, family))
   points = _model_points(family, num_landmarks)
   sources, used_rows = [], []
   for t, name in enumerate(names):
