@@ -20,7 +20,6 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
 
 import dataclasses
 import functools
-import io
 import json
 import os
 import re
@@ -33,7 +32,6 @@ import ml_collections
 import numpy as np
 
 import body_models
-from body_models._atomic import write_bytes as atomic_write
 from body_models.synthetic import h36m_regressor
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import decode
@@ -256,9 +254,8 @@ def synthetic_regressor(config, body_model):
     return ''
   path = os.path.join(_path(config.workdir), 'body_models', SYNTHETIC_H36M_REGRESSOR)
   if not os.path.exists(path):
-    buf = io.BytesIO()
-    np.save(buf, h36m_regressor.for_model(body_model))
-    atomic_write(path, buf.getvalue())
+    from neuralannot_jax.data.synthetic import common  # pylint: disable=import-outside-toplevel
+    common.write_npy(path, h36m_regressor.for_model(body_model))
     logging.info('synthetic h36m: Human3.6M joints from the regressor %s', path)
   return path
 

@@ -31,6 +31,13 @@ def write_jpeg(path, image, quality):
   return write_atomic(path, buf.tobytes())
 
 
+def write_npy(path, array):
+  """One array as a .npy file, atomically."""
+  buf = io.BytesIO()
+  np.save(buf, np.asarray(array), allow_pickle=False)
+  return write_atomic(path, buf.getvalue())
+
+
 def write_npz(path, arrays):
   """A compressed .npz whose bytes depend only on the arrays (fixed member timestamps)."""
   buf = io.BytesIO()

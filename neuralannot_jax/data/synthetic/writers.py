@@ -32,7 +32,6 @@ image: {"smpl_param": {"pose": 72, "shape": 10, "trans": 3}, "cam_param": {"foca
 body_pose=pose[3:], betas=shape, transl=trans)` reproduces the rendered mesh.
 """
 
-import io
 import math
 import os
 import time
@@ -259,9 +258,7 @@ def write_h36m(out_dir, poser, ctx, num_images, seed, progress):
     write_json(prefix + '_joint_3d.json', joints3d[s])
     write_json(prefix + '_smpl_param.json', smpl_world[s])
   _write_gt(out_dir, gt, verts_out)
-  buf = io.BytesIO()
-  np.save(buf, ctx['h36m_regressor'])
-  write_atomic(os.path.join(out_dir, H36M_GT_REGRESSOR), buf.getvalue())
+  common.write_npy(os.path.join(out_dir, H36M_GT_REGRESSOR), ctx['h36m_regressor'])
   return count
 
 
