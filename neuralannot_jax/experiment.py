@@ -161,7 +161,10 @@ def default_config():
   c.fitting.lr_3d = 0.1
   c.fitting.steps_per_stage = 100
   c.fitting.lr_2d = 0.02
-  # Geman-McClure scale in pixels of a 256-pixel crop (SMPLify-X's 100), scaled with the crop.
+  # The 2D fit measures residuals in pixels of a crop of this side, whatever the network's
+  # crop: SMPLify-X's weights were set for people several hundred pixels tall.
+  c.fitting.reference_crop = 1024
+  # Geman-McClure scale in those pixels (SMPLify-X's 100).
   c.fitting.sigma_px = 100.0
   c.fitting.try_flip = True
   c.fitting.refine_steps = 200
@@ -448,7 +451,8 @@ def fitting_settings(config):
   f = config.fitting
   return fitting_annotator.Settings(
       steps_3d=int(f.steps_3d), lr_3d=float(f.lr_3d), steps_per_stage=int(f.steps_per_stage),
-      lr_2d=float(f.lr_2d), sigma_px=float(f.sigma_px), try_flip=bool(f.try_flip),
+      lr_2d=float(f.lr_2d), sigma_px=float(f.sigma_px),
+      reference_crop=int(f.reference_crop), try_flip=bool(f.try_flip),
       refine_steps=int(f.refine_steps), refine_lr=float(f.refine_lr))
 
 

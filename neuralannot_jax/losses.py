@@ -6,7 +6,10 @@
     optional 2D term (weight 'joints_2d'), which the exported `transl` needs.
   mode 'wild' (GT 2D joints only, e.g. COCO): the model joints plus the predicted camera
     translation, projected with the crop's virtual camera (`camera.crop_camera`), L1 to
-    the GT 2D joints in crop pixels.
+    the GT 2D joints, in pixels of a `REFERENCE_CROP`-pixel crop (the paper's 256) whatever
+    the crop the network sees: the weights then mean the same at 64 px as at 256 px (in
+    crop pixels a 64 px crop's 2D term would weigh 1/4 against the priors, and the poses
+    collapse to the prior's mean).
   Both: weight * mean square of named head outputs (the VPoser latent, hand PCA
     coefficients, betas, expression), which keeps the in-the-wild solutions near the
     priors' means where 2D joints leave them free.
@@ -35,12 +38,16 @@ import numpy as np
 from body_models import skeletons
 from neuralannot_jax import camera
 
+# The crop side (pixels) the 2D term is measured at: the paper's input size.
+REFERENCE_CROP = 256
+
 # Loss weights per mode. Keys: 'joints_3d' (metres), 'joints_2d' (crop pixels), and any
 # name of the `params` dict given to `neuralannot_loss` (an L2 regulariser on it).
 DEFAULT_WEIGHTS = {
     'mocap': {
         'joints_3d': 1.0,
-        # Trains the camera (the 3D term is root-relative); ~1 px weighs like ~1 cm.
+        # Trains the camera (the 3D term is root-relative); ~1 px (of a 256 px crop, where
+        # a body is ~200 px tall) weighs like ~1 cm.
         'joints_2d': 0.01,
         # Mean over joints of ~angle^2 (rad^2): at 0.3 rad its gradient is ~1/20 of what
         # the L1 3D term gives a joint that moves the set's joints, so it settles only
@@ -83,6 +90,13 @@ def joint_l1(pred, target, valid):
   valid = jnp.broadcast_to(valid, pred.shape)
   total = jnp.sum(jnp.abs(pred - target) * valid)
   return total / jnp.maximum(jnp.sum(valid), 1.0)
+
+
+def reference_pixels(crop_size):
+  """Pixels of a `REFERENCE_CROP` crop per pixel of a crop of side S (or (H, W): the
+  larger side), so 2D errors read the same at any crop size."""
+  side = max(crop_size) if isinstance(crop_size, (tuple, list)) else crop_size
+  return REFERENCE_CROP / float(side)
 
 
 def root_relative(joints, root_index: Union[int, Sequence[int]]):
@@ -211,7 +225,8 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
       3D term (`JointSet.root` where the set has one).
     joint_valid: (K,) `JointMapping.valid`: 0 where the model has no such joint.
     focal: virtual focal length of the crop camera.
-    crop_size: S or (H, W); None = read from batch['image'].
+    crop_size: S or (H, W); None = read from batch['image']. The 2D term is measured in
+      pixels of a `REFERENCE_CROP` crop (`reference_pixels`).
     rotmats: (B, J, 3, 3) the predicted local rotations below the root, for 'pose_rot'
       (`rotation_l2`); None: no such term.
     pose_reference: (J, 3, 3) the rotations 'pose_rot' pulls towards (the model's mean
@@ -250,7 +265,8 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
     points = joints if cam_trans is None else joints + jnp.asarray(cam_trans, dtype)[:, None]
     proj = camera.project(points, cam_focal, princpt)
     valid = jnp.asarray(batch['valid'], dtype) * per_joint * row[:, None]
-    terms['joints_2d'] = weights['joints_2d'] * joint_l1(proj, batch['joints_2d'], valid)
+    terms['joints_2d'] = weights['joints_2d'] * reference_pixels(crop_size) * joint_l1(
+        proj, batch['joints_2d'], valid)
 
   if rotmats is not None and weights.get('pose_rot', 0.0):
     terms['pose_rot'] = weights['pose_rot'] * rotation_l2(rotmats, pose_reference)
@@ -269,5 +285,6 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
   return total, terms
 
 
-__all__ = ['DEFAULT_WEIGHTS', 'joint_l1', 'root_relative', 'root_valid', 'param_l2',
+__all__ = ['REFERENCE_CROP', 'DEFAULT_WEIGHTS', 'joint_l1', 'reference_pixels',
+           'root_relative', 'root_valid', 'param_l2',
            'HINGES', 'hinge_joints', 'hinge_swing', 'rotation_l2', 'neuralannot_loss']

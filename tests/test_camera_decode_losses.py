@@ -404,6 +404,27 @@ def test_wild_loss_is_zero_at_the_generating_parameters(smpl, vposer_params):
   assert moved > 1.0
 
 
+def test_2d_term_reads_the_same_at_any_crop_size():
+  """Issue 16, item 6: a body off its GT 2D joints by the same share of the crop costs the
+  same at 64 px as at 256 px (in pixels of a 256 px crop). In crop pixels a 64 px crop's
+  2D term weighed 1/4 against the priors, and the in-the-wild poses collapsed to the mean."""
+  rng = np.random.default_rng(9)
+  joints = rng.normal(0, 0.3, (2, 17, 3)).astype(np.float32)
+  transl = np.array([[0.0, 0.0, 40.0]] * 2, np.float32)
+  valid = np.ones((2, 17), np.float32)
+  costs = {}
+  for size in (64, 256):
+    focal, princpt = camera.crop_camera(size)
+    proj = np.asarray(camera.project(joints + transl[:, None], focal, princpt))
+    shift = np.array([0.02 * size, 0.0], np.float32)       # 2% of the crop, along x
+    batch = _batch(proj + shift, np.zeros((2, 17, 3), np.float32), valid, size=size)
+    _, terms = losses.neuralannot_loss(joints, batch, transl, 'wild', {'joints_2d': 1.0})
+    costs[size] = float(terms['joints_2d'])
+  # Mean |error| per coordinate: 0.02 * 256 px along x, 0 along y.
+  np.testing.assert_allclose(costs[256], 0.02 * 256 / 2, rtol=1e-3)
+  np.testing.assert_allclose(costs[64], costs[256], rtol=1e-3)
+
+
 def test_rotation_l2_is_two_minus_two_cos_of_the_angle():
   rng = np.random.default_rng(11)
   aa = _random_aa(rng, (2, 5, 3), 2.5)

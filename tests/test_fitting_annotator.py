@@ -89,10 +89,12 @@ def test_in_the_wild_fits_project_onto_the_keypoints_in_original_pixels(tmp_path
     visible = kpts[:, 2] > 0
     errors.append(np.linalg.norm(uv[visible] - kpts[visible, :2], axis=-1).mean())
     spans.append(np.ptp(kpts[visible, :2], axis=0).max())
-  # A short fit (40 steps a stage) of clean keypoints on 64-pixel images: within about a
-  # tenth of the person's size once mapped back to the image (a wrong crop-to-image camera
-  # mapping is off by a large part of the image).
-  assert np.median(np.asarray(errors) / np.asarray(spans)) < 0.15, (errors, spans)
+  # A short fit (40 steps a stage) of clean keypoints on 64-pixel images: within a few
+  # percent of the person's size once mapped back to the image (a wrong crop-to-image
+  # camera mapping is off by a large part of the image). Measured 0.044; with the
+  # residuals in the 64 px crop's own pixels (issue 16, item 6: the priors then outweigh
+  # the joints and the poses drift to the prior's mean) 0.092.
+  assert np.median(np.asarray(errors) / np.asarray(spans)) < 0.065, (errors, spans)
 
 
 def test_a_face_set_is_refused_with_a_clear_error(tmp_path):

@@ -22,7 +22,10 @@ Per sample (all `vmap`-ped, each with its own optimiser state):
 The body pose is the VPoser decoder of `body_models.vposer`, with the official weights
 or the project's own prior (`neuralannot_jax.pose_prior.load_or_train`). Pixels are the
 ones of the given camera (e.g. the crop camera of `neuralannot_jax.camera.crop_camera`);
-SMPLify-X's sigma of 100 px is for whole images, scale it for small crops.
+SMPLify-X's weights and its sigma of 100 px were set on whole photos, where a person is
+several hundred pixels tall; for a small crop set `pixel_scale` (`DEFAULTS`) so that the
+residuals are measured at that scale, or the priors outweigh the joints and every fit
+drifts to the prior's mean pose.
 """
 
 import functools
@@ -47,7 +50,10 @@ STAGES = (
     dict(data=1.0, pose=4.78, shape=0.5, bending=31.7, hand=4.78),
 )
 DEFAULTS = {
-    'sigma': 100.0,           # Geman-McClure scale, pixels (per coordinate)
+    'sigma': 100.0,           # Geman-McClure scale, pixels (per coordinate, scaled ones)
+    # Residuals are multiplied by this before the robust data term (e.g. 1024 / crop side
+    # for a crop camera: SMPLify-X's weights are for people several hundred pixels tall).
+    'pixel_scale': 1.0,
     'depth_weight': 100.0,    # stage 0: (t_z - initial t_z)^2, squared as SMPLify-X
     # metres, when fewer than two joints are labelled; None: a typical subject
     # (`camera.TYPICAL_EXTENT`) spanning 1 / BOX_SCALE of a crop of 2 * princpt + 1 px.
@@ -163,7 +169,8 @@ def _stage_loss(params, stage, *, model, mapping, plan, vp, j2d, valid, focal, p
   pred = common.mapped_joints(model, mapping, mp, plan)
   proj = camera.project(pred, focal, princpt)
   vw = valid * jnp.where(camera_stage, torso_mask, 1.0)
-  loss = w['data'] ** 2 * jnp.sum(vw[:, None] * priors.gmof(proj - j2d, cfg['sigma']))
+  residual = (proj - j2d) * cfg['pixel_scale']
+  loss = w['data'] ** 2 * jnp.sum(vw[:, None] * priors.gmof(residual, cfg['sigma']))
   loss += jnp.where(camera_stage, cfg['depth_weight'] ** 2, 0.0) * jnp.square(
       params['transl'][2] - tz0)
   prior = 0.0
@@ -233,7 +240,7 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
     steps_per_stage: Adam steps of each stage (camera stage + len(stages)).
     lr: Adam step size, cosine-decayed within each stage.
     stages: per-stage weights {data, pose, shape, bending, hand} (each used squared).
-    options: overrides of `DEFAULTS` (sigma, depth_weight, default_depth).
+    options: overrides of `DEFAULTS` (sigma, pixel_scale, depth_weight, default_depth).
     try_flip: also fit from the orientation facing away and keep the better fit.
   Returns:
     {smplx name: (B, n)} (`global_orient`, `body_pose`, ..., `betas`, `transl`: camera
