@@ -209,7 +209,8 @@ def _framing_vertices(rng, verts0, ctx):
 def _person(rng, verts0, kps0, ctx):
   """Place, render and annotate one person: image, record fields, focal, princpt, transl."""
   size = (ctx['size'], ctx['size'])
-  colors = scenes.part_colors(rng, ctx['weights'], ctx['kinematic_names'])
+  colors = scenes.part_colors(rng, ctx['weights'], ctx['kinematic_names'],
+                              ctx['rest_vertices'])
   framed = _framing_vertices(rng, verts0, ctx)
   for _ in range(8):                   # redraw the view if too little of the person shows
     focal, princpt, transl = scenes.place_in_view(rng, framed, size, distance=(2.0, 5.0),
@@ -239,6 +240,7 @@ def _context(body_model_dir, opts):
   upper = ~np.isin(weights.argmax(axis=1), lower)
   return {'forward': common.BatchedForward(model, opts['batch_size']), 'mapping': mapping,
           'faces': np.asarray(model.faces), 'weights': weights, 'kinematic_names': names,
+          'rest_vertices': np.asarray(model.v_template),
           'upper': upper, 'axes': finger_axes(model),
           'pose_mean': np.asarray(model.pose_mean, np.float64), **opts}
 

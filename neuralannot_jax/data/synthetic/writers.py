@@ -105,7 +105,8 @@ _batches = common.batches
 def _coco_person(rng, verts0, joints0, ctx):
   """Place, render and annotate one person; returns the image and its records."""
   size = (ctx['size'], ctx['size'])
-  colors = scenes.part_colors(rng, ctx['weights'], ctx['kinematic_names'])
+  colors = scenes.part_colors(rng, ctx['weights'], ctx['kinematic_names'],
+                              ctx['rest_vertices'])
   for _ in range(8):                        # redraw the view if the person is not in it
     focal, princpt, transl = scenes.place_in_view(rng, verts0, size)
     image, mask, depth = render_mod.render(verts0 + transl, ctx['faces'], focal, princpt,
@@ -189,7 +190,7 @@ def _h36m_subject(seed, subject, ctx):
   size = (ctx['size'], ctx['size'])
   cams = scenes.h36m_rig(rng, size, H36M_CAMERAS)
   return {'betas': poses.sample_betas(rng), 'colors': scenes.part_colors(
-      rng, ctx['weights'], ctx['kinematic_names']), 'cams': cams,
+      rng, ctx['weights'], ctx['kinematic_names'], ctx['rest_vertices']), 'cams': cams,
           'backgrounds': [scenes.background(rng, size) for _ in cams]}
 
 
@@ -278,6 +279,7 @@ def _smpl_context(body_model_dir, size, jpeg_quality, save_vertices, batch_size,
   names = model.joint_names
   ctx = {'size': int(size), 'faces': np.asarray(model.faces), 'joint_names': names,
          'kinematic_names': names[:model.num_joints], 'weights': np.asarray(model.weights),
+         'rest_vertices': np.asarray(model.v_template),
          'quality': jpeg_quality, 'save_vertices': save_vertices,
          'h36m_regressor': h36m_regressor.for_model(model, seed=seed, **scenes.GT_REGRESSOR)}
   return _Poser(model, batch_size), ctx
