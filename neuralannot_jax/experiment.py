@@ -23,6 +23,8 @@ import functools
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 
 from absl import logging
@@ -60,10 +62,14 @@ def default_config():
   c.progress = True
 
   # Body model: a file or a folder in the smplx library's layout (models/smpl/SMPL_NEUTRAL.pkl,
-  # ...). Empty: generate the procedural stand-ins into <workdir>/body_models.
+  # ...). Empty: on the synthetic sets, the procedural stand-ins are generated into
+  # <workdir>/body_models; on a real dataset that is an error unless `stand_in` is set.
   c.body_model = ml_collections.ConfigDict()
   c.body_model.family = 'smpl'
   c.body_model.path = ''
+  # Real datasets only: annotate with the stand-in although it is no real body model (to try
+  # the pipeline on one's files; the pseudo-GTs are then of no use to anyone).
+  c.body_model.stand_in = False
   c.body_model.gender = 'neutral'
   c.body_model.num_betas = 10
 
@@ -227,17 +233,79 @@ def _per_process(batch_size, what):
   return per_process
 
 
+# Written last into a stand-in model folder: without it the folder is incomplete (a run
+# stopped while writing it) and is written again.
+STAND_IN_COMPLETE = '.complete'
+STAND_IN_FILES = {
+    'smpl': 'smpl/SMPL_NEUTRAL.pkl (or SMPL_MALE.pkl / SMPL_FEMALE.pkl)',
+    'smplx': 'smplx/SMPLX_NEUTRAL.npz (or .pkl)',
+    'mano': 'mano/MANO_RIGHT.pkl and mano/MANO_LEFT.pkl',
+    'flame': 'flame/FLAME_NEUTRAL.pkl (or generic_model.pkl) and flame/flame_static_embedding.pkl',
+}
+
+
 def prepare_body_model(config):
-  """Path of the body model: the configured one, or stand-ins generated into the workdir."""
+  """Path of the body model: the configured one, or stand-ins generated into the workdir.
+
+  Raises:
+    ValueError: no `body_model.path` on a real dataset (unless `body_model.stand_in`): the
+      stand-in is no real body model, and files written for it would be of no use.
+  """
   if config.body_model.path:
     return _path(config.body_model.path)
-  out = os.path.join(_path(config.workdir), 'body_models')
   family = config.body_model.family
-  if not os.path.isdir(os.path.join(out, family)):
-    from body_models import synthetic  # pylint: disable=import-outside-toplevel
+  if config.dataset.format != 'synthetic':
+    if not config.body_model.stand_in:
+      raise ValueError(
+          f'body_model.path is empty: give the folder of the official {family} files '
+          f'(--config.body_model.path=~/models holding {STAND_IN_FILES[family]}). The '
+          'procedural stand-in is no real body model; to try the pipeline with it anyway, '
+          'set --config.body_model.stand_in=True.')
+  out = os.path.join(_path(config.workdir), 'body_models')
+  if not os.path.exists(os.path.join(out, family, STAND_IN_COMPLETE)):
     logging.info('no body model given: writing the procedural stand-in to %s', out)
-    synthetic.write_model(family, out, seed=config.seed)
+    write_stand_in(family, out, seed=config.seed)
   return out
+
+
+def stand_in_warnings(config, tconfig):
+  """Loud warnings for a real dataset annotated without a licensed file the method expects:
+  the stand-in body model (`body_model.stand_in`), the pose prior a stand-in (the VPoser
+  latent of the in-the-wild body head) or the backbone from scratch. [] on the synthetic sets, where both are the intended setting."""
+  if config.dataset.format == 'synthetic':
+    return []
+  out = []
+  if not config.body_model.path:
+    out.append(f'body_model.stand_in: the {config.body_model.family} model is the procedural '
+               'stand-in, NOT a real body model: these pseudo-GTs are of no use beyond '
+               'trying the pipeline')
+  if tconfig.vposer_path and not config.model.vposer_path:
+    out.append('model.vposer_path is empty: the body pose prior is a stand-in trained on '
+               'the synthetic pose sampler, not VPoser (tools/convert_vposer.py converts '
+               'the official weights); the in-the-wild poses follow that sampler\'s limits')
+  if not config.model.backbone_weights and annotator_name(config) != 'smplify':
+    out.append('model.backbone_weights is empty: the ResNet starts from scratch, not from '
+               'ImageNet (tools/convert_torchvision_resnet.py converts torchvision\'s '
+               'weights); expect much worse pseudo-GTs')
+  return out
+
+
+def write_stand_in(family, out, seed):
+  """Write the stand-in `family` into <out>/<family> all at once: generated into a temporary
+  folder beside it and moved into place, so an interrupted run leaves no half folder."""
+  from body_models import synthetic  # pylint: disable=import-outside-toplevel
+  os.makedirs(out, exist_ok=True)
+  scratch = tempfile.mkdtemp(prefix=f'.{family}-', dir=out)
+  try:
+    synthetic.write_model(family, scratch, seed=seed)
+    with open(os.path.join(scratch, family, STAND_IN_COMPLETE), 'w', encoding='utf-8') as f:
+      f.write('stand-in body model files, written completely\n')
+    target = os.path.join(out, family)
+    if os.path.exists(target):          # incomplete: from a run stopped while writing it
+      shutil.rmtree(target)
+    os.replace(os.path.join(scratch, family), target)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 # The Human3.6M regressor given to the annotator on the synthetic Human3.6M-style set (the
@@ -475,6 +543,10 @@ def run(config):
   if annotator_name(config) == 'smplify' and config.body_model.family == 'flame':
     raise ValueError('config.annotator smplify: the baseline fits SMPL, SMPL-X and MANO; FLAME '
                      'faces are annotated by the neural annotator only')
+  if ('train' in todo and annotator_name(config) != 'smplify'
+      and int(config.train.num_steps) <= 0):
+    raise ValueError(f'train.num_steps is {config.train.num_steps}: the train stage needs at '
+                     'least one step (pseudo-GTs from an untrained network are no annotation)')
   summary = {'workdir': workdir, 'stages': todo, 'annotator': annotator_name(config),
              'devices': jax.device_count(),
              'platform': jax.devices()[0].platform}
@@ -494,6 +566,11 @@ def run(config):
   tconfig = train_config(config, joint_set)
   tconfig.num_landmarks = body_model.num_landmarks
   tconfig.vposer_path = vposer_path(config, tconfig)
+  warnings = stand_in_warnings(config, tconfig)
+  for warning in warnings:
+    logging.warning('%s', warning)
+  if warnings:
+    summary['warnings'] = warnings
   if jax.process_index() == 0:
     distributed.barrier('prepare')
   train_dir = os.path.join(workdir, 'train')
@@ -599,7 +676,7 @@ def run(config):
         workdir, samples, output + '.json',
         evaluation_file if os.path.exists(evaluation_file) else None,
         os.path.join(train_dir, 'metrics.jsonl'), model_path, config.body_model.family,
-        regressor=_path(config.model.regressor) or None)
+        regressor=_path(config.model.regressor) or None, warnings=warnings)
   summary['seconds'] = time.perf_counter() - start
   return summary
 

@@ -13,6 +13,9 @@ Examples:
   python -m neuralannot_jax.main --config=configs/h36m_body.py --config.stages=annotate,evaluate
   python -m neuralannot_jax.main --config=configs/synthetic_wholebody.py   # body+hands+face
 
+A mistake in the config or the files (a missing file, a bad field) ends with one `error:`
+line and exit status 2; NEURALANNOT_TRACEBACK=1 shows the traceback instead.
+
 Override any config value with --config.<field>=<value> (e.g. --config.train.num_steps=500,
 --config.model.depth=18); `configs/*.py` list the fields with what each means.
 
@@ -22,8 +25,9 @@ are detected; elsewhere give --coordinator_address, --num_processes and --proces
 """
 
 import json
-
 import logging as std_logging
+import os
+import sys
 
 # Before jax starts its threads: XLA:CPU then reuses its step buffers instead of
 # faulting in fresh pages every step (see host_memory; ~20% of a CPU train step).
@@ -98,6 +102,18 @@ class _QuietLibraries(std_logging.Filter):
 
 
 def main(argv):
+  """The command line: `run` with user mistakes as one clean `error:` line (exit 2)."""
+  try:
+    run(argv)
+  except (OSError, ValueError) as e:     # missing files, bad fields (ModelFileError too)
+    if os.environ.get('NEURALANNOT_TRACEBACK'):
+      raise
+    logging.flush()
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+def run(argv):
   logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')

@@ -390,8 +390,9 @@ def _table(rows):
 _GROUP_TITLES = {'worst': 'Worst samples', 'best': 'Best samples', 'first': 'Samples'}
 
 
-def render_html(title, summary_rows, training_rows, figures, notes):
-  """The page: tables of numbers, then each (heading, relative png, caption) figure."""
+def render_html(title, summary_rows, training_rows, figures, notes, warnings=()):
+  """The page: warnings, tables of numbers, then each (heading, relative png, caption)
+  figure."""
   parts = [
       '<!DOCTYPE html>', '<html><head><meta charset="utf-8">',
       f'<title>{html.escape(title)}</title>',
@@ -400,6 +401,9 @@ def render_html(title, summary_rows, training_rows, figures, notes):
       'th,td{border:1px solid #ccc;padding:3px 10px;text-align:left}'
       'img{max-width:100%;border:1px solid #ddd}figcaption{color:#555;font-size:90%}'
       '</style></head><body>', f'<h1>{html.escape(title)}</h1>']
+  for warning in warnings:
+    parts.append('<p style="border:2px solid #c00;background:#fee;padding:6px">'
+                 f'<b>Warning:</b> {html.escape(warning)}</p>')
   if summary_rows:
     parts += ['<h2>Evaluation</h2>', _table(summary_rows)]
   if training_rows:
@@ -420,7 +424,7 @@ def render_html(title, summary_rows, training_rows, figures, notes):
 
 def write_report(workdir, samples, pred_file, evaluation, metrics_path, body_model, family, *,
                  num=8, metric=None, regressor=None, tile_height=TILE_HEIGHT,
-                 title=None):
+                 title=None, warnings=()):
   """Write <workdir>/report/index.html with sample grids, the loss curve and the numbers.
 
   Args:
@@ -441,6 +445,7 @@ def write_report(workdir, samples, pred_file, evaluation, metrics_path, body_mod
       to project the model's joints as the GT defines them; None: joints by name.
     tile_height: pixel height of each sample's panel in the grids.
     title: page title; default 'NeuralAnnot report: <workdir name>'.
+    warnings: sentences shown first, in a box (e.g. a stand-in used on real data).
   Returns:
     path of index.html.
   Raises:
@@ -489,7 +494,8 @@ def write_report(workdir, samples, pred_file, evaluation, metrics_path, body_mod
   notes.append(f'Pseudo-GTs: {pred_file} ({len(entries)} entries, {family}).')
 
   page = render_html(title or f'NeuralAnnot report: {os.path.basename(workdir)}',
-                     _summary_rows(evaluation), _training_rows(series), figures, notes)
+                     _summary_rows(evaluation), _training_rows(series), figures, notes,
+                     warnings)
   path = os.path.join(out_dir, 'index.html')
   with export.atomic_open(path, 'w') as f:
     f.write(page)

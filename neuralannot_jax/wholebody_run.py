@@ -52,6 +52,8 @@ def wholebody_config():
   # Empty: the procedural stand-ins, written into <workdir>/body_models.
   c.body_model = ml_collections.ConfigDict()
   c.body_model.path = ''
+  # Real data without `path`: the stand-ins anyway (see experiment.default_config).
+  c.body_model.stand_in = False
   c.body_model.gender = 'neutral'
   c.dataset = ml_collections.ConfigDict()
   # 'coco_wholebody' (the user's files under root) or 'synthetic' (rendered here).
@@ -94,8 +96,10 @@ def _view(config, family):
   view.seed = config.seed
   view.progress = config.progress
   view.body_model.path = config.body_model.path
+  view.body_model.stand_in = config.body_model.stand_in
   view.body_model.gender = config.body_model.gender
   view.body_model.family = family
+  view.dataset.format = config.dataset.format
   return view
 
 

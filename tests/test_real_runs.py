@@ -1,0 +1,87 @@
+"""A real dataset run must not quietly fall back on what only the synthetic sets should use
+(issue 17): stand-in body models, an untrained network, half-written stand-in folders."""
+
+import os
+import subprocess
+import sys
+import types
+
+import pytest
+
+import body_models
+from body_models import synthetic
+from neuralannot_jax import experiment
+
+
+def _real_config(workdir, **overrides):
+  """A COCO body config: no files are read before the checks under test."""
+  config = experiment.default_config()
+  config.workdir = str(workdir)
+  config.dataset.format = 'coco'
+  config.dataset.root = str(workdir)
+  for key, value in overrides.items():
+    parent = config
+    *path, leaf = key.split('.')
+    for name in path:
+      parent = parent[name]
+    parent[leaf] = value
+  return config
+
+
+def test_a_real_dataset_without_a_body_model_is_an_error_naming_the_flag(tmp_path):
+  with pytest.raises(ValueError, match=r'body_model\.path.*smpl/SMPL_NEUTRAL\.pkl'):
+    experiment.prepare_body_model(_real_config(tmp_path))
+  assert not os.path.exists(tmp_path / 'body_models')          # nothing was written
+
+
+def test_the_stand_in_on_real_data_is_opt_in_and_warned_about(tmp_path):
+  config = _real_config(tmp_path, **{'body_model.stand_in': True, 'model.mode': 'wild'})
+  path = experiment.prepare_body_model(config)
+  assert body_models.load(path, 'smpl').num_joints == 24
+  tconfig = types.SimpleNamespace(vposer_path=str(tmp_path / 'pose_prior.npz'))
+  warnings = experiment.stand_in_warnings(config, tconfig)
+  text = ' '.join(warnings)
+  assert len(warnings) == 3, warnings
+  assert 'NOT a real body model' in text and 'VPoser' in text and 'ImageNet' in text
+  # The synthetic sets are made for the stand-ins: no warning there.
+  config.dataset.format = 'synthetic'
+  assert experiment.stand_in_warnings(config, tconfig) == []
+
+
+def test_an_interrupted_stand_in_write_leaves_no_half_folder(tmp_path, monkeypatch):
+  config = _real_config(tmp_path, **{'dataset.format': 'synthetic'})
+  real_write = synthetic.write_model
+
+  def interrupted(family, out, **kwargs):
+    real_write(family, out, **kwargs)        # the files are there, then Ctrl-C
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(synthetic, 'write_model', interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    experiment.prepare_body_model(config)
+  assert os.listdir(tmp_path / 'body_models') == []             # no smpl/, no scratch
+  monkeypatch.setattr(synthetic, 'write_model', real_write)
+  # An empty family folder, as the earlier versions left behind, is written again.
+  os.makedirs(tmp_path / 'body_models' / 'smpl')
+  path = experiment.prepare_body_model(config)
+  assert body_models.load(path, 'smpl').num_joints == 24
+
+
+def test_an_untrained_network_writes_no_pseudo_gts(tmp_path):
+  config = _real_config(tmp_path, **{'train.num_steps': 0})
+  with pytest.raises(ValueError, match='train.num_steps is 0'):
+    experiment.run(config)
+  assert not os.path.exists(tmp_path / 'pseudo_gt.json')
+
+
+def test_the_command_line_reports_a_user_error_in_one_line(tmp_path):
+  """No traceback for a mistake in the config: one `error:` line naming the field, exit 2."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = {k: v for k, v in os.environ.items() if k != 'NEURALANNOT_TRACEBACK'}
+  proc = subprocess.run(
+      [sys.executable, '-m', 'neuralannot_jax.main', '--config=configs/coco_body.py',
+       f'--workdir={tmp_path}', f'--config.dataset.root={tmp_path}'],
+      cwd=repo, capture_output=True, text=True, timeout=300, env=env)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert 'error: body_model.path is empty' in proc.stderr
+  assert 'Traceback' not in proc.stderr
