@@ -211,8 +211,35 @@ def test_options_get_their_own_config_and_folder(tmp_path):
 
 
 def test_missing_manual_dir_shows_the_layout(tmp_path):
-  with pytest.raises(AssertionError, match='person_keypoints_train2017.json'):
+  with pytest.raises(FileNotFoundError, match='(?s)nothing: no such folder.*'
+                                              'person_keypoints_train2017.json'):
     builders.load_samples('coco', str(tmp_path / 'tfds'), str(tmp_path / 'nothing'))
+
+
+def test_a_build_is_not_reused_for_other_or_changed_files(tmp_path):
+  """Issue 17, item 1: the build is keyed by the files it was read from, not only by the
+  format and options: another root, or an edited annotation file, builds again."""
+  data_dir = str(tmp_path / 'tfds')
+  first, second = str(tmp_path / 'first'), str(tmp_path / 'second')
+  write_coco(first)
+  assert [s.ann_id for s in builders.load_samples('coco', data_dir, first)] == [101, 103, 105]
+  files = record_files(data_dir)
+  # The same files again: reused (the record files are the very same).
+  builders.load_samples('coco', data_dir, first)
+  assert record_files(data_dir) == files
+  # Another root with other people.
+  write_coco(second)
+  path = os.path.join(second, 'annotations', 'person_keypoints_train2017.json')
+  with open(path) as f:
+    data = json.load(f)
+  data['annotations'] = [a for a in data['annotations'] if a['id'] != 105]
+  write(path, data)
+  assert [s.ann_id for s in builders.load_samples('coco', data_dir, second)] == [101, 103]
+  # The first root's annotation file edited in place.
+  path = os.path.join(first, 'annotations', 'person_keypoints_train2017.json')
+  data['annotations'] = [a for a in data['annotations'] if a['id'] != 103]
+  write(path, data)
+  assert [s.ann_id for s in builders.load_samples('coco', data_dir, first)] == [101]
 
 
 def test_every_format_has_a_config_a_layout_and_options(tmp_path):

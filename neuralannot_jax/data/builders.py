@@ -5,8 +5,10 @@ about 20 s); a dataset built once gives fast start-up, random access and a stand
 builder runs one of our readers on files under tfds's `manual_dir` and writes every `Sample` as
 one array_record example. Images stay where they are: records hold their paths, as the reader
 built them, so moving the images means building again. Reading back needs no TensorFlow.
-A build is reused as long as its folder, <data_dir>/neural_annot_samples/<config>/, exists:
-after the annotation files change, delete that folder to build again.
+A build is reused while the files it was read from are unchanged: it records the source
+folder and the path, size and modification time of every annotation file under it (images
+excepted: records hold their paths only), and `prepare` builds again when any differs, so a
+workdir pointed at another root, or at an edited annotation file, never reuses old samples.
 
 The layout each config expects under manual_dir is in `LAYOUTS` (tfds shows it when
 manual_dir is missing or empty); each mirrors the arguments of the reader it runs.
@@ -31,6 +33,7 @@ import inspect
 import json
 import logging
 import os
+import shutil
 
 from etils import epath
 import numpy as np
@@ -332,11 +335,13 @@ class NeuralAnnotSamples(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager):
     config = self.builder_config
     _check_options(config.format, config.options)
-    result = FORMATS[config.format].read(os.fspath(dl_manager.manual_dir), config.options)
+    manual_dir = os.fspath(dl_manager.manual_dir)
+    result = FORMATS[config.format].read(manual_dir, config.options)
     log.info('%s', result.summary())
     # What the reader left out travels with the build, so `load_result` can still summarise.
     self.info.metadata.update(source=result.source, dataset=result.dataset,
-                              skipped=dict(result.skipped))
+                              skipped=dict(result.skipped),
+                              files=source_fingerprint(manual_dir, self.data_dir_root))
     return {SPLIT: self._generate_examples(result)}
 
   def _generate_examples(self, result):
@@ -361,12 +366,56 @@ def builder(name_or_config, data_dir):
   return NeuralAnnotSamples(config=name_or_config, data_dir=os.fspath(data_dir))
 
 
-def prepare(name_or_config, data_dir, manual_dir=None):
-  """Build the dataset unless `data_dir` already holds it; returns the builder.
+# Files that are not annotations: records hold only their paths.
+_IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.mp4', '.avi')
 
-  manual_dir defaults to tfds's `<data_dir>/downloads/manual`.
+
+def source_fingerprint(manual_dir, exclude=None):
+  """sha1 of the source folder's absolute path and of (relative path, size, mtime) of every
+  file under it except images and the folder `exclude` (a tfds data_dir inside it): what a
+  build was read from."""
+  root = os.path.abspath(os.fspath(manual_dir))
+  exclude = None if exclude is None else os.path.abspath(os.fspath(exclude))
+  digest = hashlib.sha1(root.encode())
+  for folder, dirs, files in os.walk(root):
+    dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) != exclude)
+    for name in sorted(files):
+      if name.lower().endswith(_IMAGE_SUFFIXES):
+        continue
+      path = os.path.join(folder, name)
+      try:
+        stat = os.stat(path)
+      except OSError:      # a broken link: no annotation the reader could read
+        continue
+      digest.update(f'{os.path.relpath(path, root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n'
+                    .encode())
+  return digest.hexdigest()
+
+
+def prepare(name_or_config, data_dir, manual_dir=None):
+  """Build the dataset unless `data_dir` already holds a build of the same files; returns
+  the builder.
+
+  manual_dir defaults to tfds's `<data_dir>/downloads/manual`. A build whose recorded
+  `source_fingerprint` differs from manual_dir's now (another folder, an annotation file
+  edited, added or removed) is deleted and built again.
+
+  Raises:
+    FileNotFoundError: manual_dir is given and is not a folder.
   """
   b = builder(name_or_config, data_dir)
+  if manual_dir is not None:
+    if not os.path.isdir(os.fspath(manual_dir)):
+      raise FileNotFoundError(f'{os.fspath(manual_dir)}: no such folder (the dataset root, '
+                              f'with:\n{LAYOUTS})')
+    if b.is_prepared():
+      built_from = b.info.metadata.get('files')
+      if built_from != source_fingerprint(manual_dir, data_dir):
+        log.warning('%s: the dataset files differ from those the build in %s was read '
+                    'from (another root, or annotation files changed); building again',
+                    os.fspath(manual_dir), b.data_dir)
+        shutil.rmtree(os.fspath(b.data_dir))
+        b = builder(name_or_config, data_dir)
   if not b.is_prepared():
     config = tfds.download.DownloadConfig(
         manual_dir=None if manual_dir is None else os.fspath(manual_dir))
