@@ -20,6 +20,7 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import re
@@ -598,6 +599,8 @@ def run(config):
       if annotator_name(config) == 'neuralannot_refine':
         settings = fitting_settings(config)
         made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr}
+    # ... and of which samples: a trial run's (dataset.max_samples) is no annotation of the set.
+    made_from['covers'] = samples_record(config, samples)
     record = _read_json(record_path)
     if (record is not None and all(record.get(k) == v for k, v in made_from.items())
         and os.path.exists(output + '.json')):
@@ -679,6 +682,14 @@ def run(config):
         regressor=_path(config.model.regressor) or None, warnings=warnings)
   summary['seconds'] = time.perf_counter() - start
   return summary
+
+
+def samples_record(config, samples):
+  """What an annotation covers: the number of samples, a digest of their ann_ids (in order),
+  and the noise added to their GT joints (the MoCap network reads the 3D joints)."""
+  ids = '\n'.join(str(samples[i].ann_id) for i in range(len(samples)))
+  return {'count': len(samples), 'ann_ids_sha1': hashlib.sha1(ids.encode()).hexdigest(),
+          'joint_noise': config.dataset.joint_noise.to_dict()}
 
 
 def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set):

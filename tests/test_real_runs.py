@@ -1,6 +1,7 @@
 """A real dataset run must not quietly fall back on what only the synthetic sets should use
 (issue 17): stand-in body models, an untrained network, half-written stand-in folders."""
 
+import json
 import os
 import subprocess
 import sys
@@ -85,3 +86,18 @@ def test_the_command_line_reports_a_user_error_in_one_line(tmp_path):
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert 'error: body_model.path is empty' in proc.stderr
   assert 'Traceback' not in proc.stderr
+
+
+def test_a_trial_runs_annotation_is_not_kept_for_the_full_set(tmp_path):
+  """Issue 17, item 2: after a run on `dataset.max_samples`, a full run with the same steps
+  annotates every sample instead of keeping the trial's pseudo_gt.json."""
+  from test_main import _run   # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path)
+  trial = _run(workdir, **{'dataset.max_samples': 4})
+  assert trial['annotated'] == 4
+  full = _run(workdir, **{'stages': 'train,annotate'})
+  assert full['annotated'] == 8
+  with open(os.path.join(workdir, 'pseudo_gt.json')) as f:
+    assert len(json.load(f)) == 8
+  with open(os.path.join(workdir, 'pseudo_gt.record.json')) as f:
+    assert json.load(f)['covers']['count'] == 8
