@@ -3,6 +3,7 @@
     resolve_model_path('models', 'smplx', gender='female')   # 'models/smplx/SMPLX_FEMALE.npz'
     gender_from_name('basicModel_f_lbs_10_207_0_v1.0.0.pkl')  # 'female'
     hand_from_name('MANO_LEFT.pkl')                           # False
+    other_hand_path('models/mano/MANO_LEFT.pkl')              # '.../MANO_RIGHT.pkl' or None
 
 Imports the standard library only.
 """
@@ -58,6 +59,18 @@ def hand_from_name(path):
   if 'left' in tokens:
     return False
   return None
+
+
+_SIDE_WORD = re.compile(r'(?<![a-z0-9])(left|right)(?![a-z0-9])', re.IGNORECASE)
+
+
+def _opposite_side(match):
+  """'LEFT' -> 'RIGHT', 'Right' -> 'Left', 'left' -> 'right': the word swapped, its case kept."""
+  word = match.group(0)
+  other = 'right' if word.lower() == 'left' else 'left'
+  if word.isupper():
+    return other.upper()
+  return other.capitalize() if word[0].isupper() else other
 
 # ---- finding the file in a directory -----------------------------------------------------
 
@@ -129,3 +142,22 @@ def resolve_model_path(path, family=None, gender='neutral', ext=None, is_right_h
   if not found:
     raise ModelFileError(f'{path}: no model file found; tried:\n  ' + '\n  '.join(tried))
   return next(iter(found.values()))
+
+
+def other_hand_path(path):
+  """The MANO file of the other hand beside `path`, or None.
+
+  'models/mano/MANO_LEFT.pkl' -> 'models/mano/MANO_RIGHT.pkl' when that exists, else the
+  same name with the other of .pkl / .npz. The name must say the side exactly once
+  (`hand_from_name`); names are matched ignoring case.
+  """
+  folder, name = os.path.split(os.fspath(path))
+  stem, ext = os.path.splitext(name)
+  swapped, count = _SIDE_WORD.subn(_opposite_side, stem)
+  if count != 1:
+    return None
+  for other_ext in dict.fromkeys((ext.lower(), '.pkl', '.npz')):
+    hit = _find_in_dir(folder, swapped + other_ext)
+    if hit is not None:
+      return hit
+  return None

@@ -20,17 +20,20 @@ This module tells the family and puts the pieces together; the work is done by
   _flame_landmarks  FLAME's landmark embedding files
   _model_cache      the .npz cache of canonical arrays
   _paths            file names: gender and hand, finding the file in a directory
+  _mano_left        the official MANO_LEFT.pkl's shapedirs sign error, told and undone
 
 Imports numpy and the standard library only.
 """
 
 import dataclasses
+import logging
 import os
 
 import numpy as np
 
 from body_models import _canonical
 from body_models import _flame_landmarks
+from body_models import _mano_left
 from body_models import _model_cache
 from body_models._canonical import FAMILIES
 from body_models._canonical import NUM_JOINTS
@@ -40,13 +43,16 @@ from body_models._containers import load_pickle
 from body_models._containers import read_mapping
 from body_models._paths import gender_from_name
 from body_models._paths import hand_from_name
+from body_models._paths import other_hand_path
 from body_models._paths import resolve_model_path
 from body_models._unpickle import ModelFileError
 
 __all__ = ['ModelFile', 'ModelFileError', 'read_model_file', 'resolve_model_path',
-           'canonical_keys', 'load_pickle', 'gender_from_name', 'hand_from_name']
+           'canonical_keys', 'load_pickle', 'gender_from_name', 'hand_from_name',
+           'other_hand_path']
 
 _SMPLH_JOINTS = 52
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq would compare arrays
@@ -127,7 +133,45 @@ def _detect_family(values, keys, path, family):
   return by_count
 
 
-def _read_canonical(path, family, landmarks_path, contour_path, fix_left, is_right_hand):
+def _right_shapedirs(right_path):
+  """(V, 3, S) shape directions of the right MANO file, or None when it cannot be read."""
+  try:
+    values, _ = read_mapping(right_path, wanted={'shapedirs'})
+    spec = (('shapedirs', 'float', ('V', 3, 'S')),)
+    return _canonical.canonicalize(values, right_path, spec, {})['shapedirs']
+  except ModelFileError as e:
+    _log.warning('%s: unreadable (%s)', right_path, e)
+    return None
+
+
+def _fix_left_shapedirs(shapedirs, path, mode, right_path):
+  """The left hand's (V, 3, S) shapedirs with the official file's sign error undone if present.
+
+  mode True negates the x rows, False keeps them; 'auto' compares them with the right
+  file's (`right_path`, beside the left one, or None) by `_mano_left.left_sign_error`.
+  """
+  if mode is True:
+    return _mano_left.undo_sign_error(shapedirs)
+  if mode is False:
+    return shapedirs
+  verdict = None
+  if right_path is not None:
+    right = _right_shapedirs(right_path)
+    verdict = None if right is None else _mano_left.left_sign_error(shapedirs, right)
+  if verdict:
+    _log.info('%s: the x rows of shapedirs equal those of %s (the official MANO_LEFT sign '
+              'error); negated them', path, right_path)
+    return _mano_left.undo_sign_error(shapedirs)
+  if verdict is None:
+    _log.warning('%s: cannot tell whether this left MANO has the official file\'s shapedirs '
+                 'sign error (%s); left as is. Pass fix_mano_left_shapedirs=True or False',
+                 path, 'no right MANO file beside it' if right_path is None
+                 else f'it is not the mirror of {right_path}, with or without the error')
+  return shapedirs
+
+
+def _read_canonical(path, family, landmarks_path, contour_path, fix_left, is_right_hand,
+                    right_path=None):
   """Read and check `path`. -> (family, {canonical key: array}); see `ModelFile.arrays`."""
   kind = file_kind(path)
   if kind == 'npy':
@@ -155,16 +199,13 @@ def _read_canonical(path, family, landmarks_path, contour_path, fix_left, is_rig
         _canonical.check_indices(found[key], arrays['f'].shape[0], source, key, 'face indices')
     arrays.update(found)
 
-  if family == 'mano' and fix_left and is_right_hand is False:
-    # The left MANO file's shape directions have the x component's sign flipped
-    # (documented in the smplx README). The smplx users' fix compares with the right
-    # file first; here the caller asked for it, so apply it to every left hand.
-    arrays['shapedirs'][:, 0, :] *= -1.0
+  if family == 'mano' and is_right_hand is False:
+    arrays['shapedirs'] = _fix_left_shapedirs(arrays['shapedirs'], path, fix_left, right_path)
   return family, arrays
 
 
 def read_model_file(path, family=None, *, landmarks_path=None, contour_path=None,
-                    fix_mano_left_shapedirs=False, cache_dir=None):
+                    fix_mano_left_shapedirs='auto', cache_dir=None):
   """Read an official model file into canonical form.
 
   Args:
@@ -176,8 +217,12 @@ def read_model_file(path, family=None, *, landmarks_path=None, contour_path=None
       `flame_static_embedding.pkl` beside the model file (required).
     contour_path: FLAME only: the contour embedding; default
       `flame_dynamic_embedding.npy` beside the model file, used when it exists.
-    fix_mano_left_shapedirs: negate shapedirs[:, 0, :] of a left MANO hand (one whose
-      file name says LEFT), undoing the sign error of the official MANO_LEFT.pkl.
+    fix_mano_left_shapedirs: undo the official MANO_LEFT.pkl's sign error (the x rows
+      of its shapedirs are the right hand's, not their mirror) in a left MANO hand, one
+      whose file name says LEFT. 'auto': when the file's x rows equal those of the right
+      MANO file beside it (MANO_RIGHT.pkl for MANO_LEFT.pkl), as in the official pair;
+      left as is when they are already the mirror, with a warning when that cannot be
+      told (no right file, or not a mirrored pair). True: always; False: never.
     cache_dir: when given, the canonical arrays are kept there as .npz, named by a hash
       of the bytes read and the options, and reused while those are unchanged.
   Returns:
@@ -187,26 +232,32 @@ def read_model_file(path, family=None, *, landmarks_path=None, contour_path=None
   """
   path = os.fspath(path)
   _canonical.check_family(family, f'{path}: ')
+  _mano_left.check_mode(fix_mano_left_shapedirs)
   if os.path.isdir(path):
     raise ModelFileError(f'{path}: is a directory; find the file with resolve_model_path()')
   if not os.path.isfile(path):
     raise ModelFileError(f'{path}: no such file')
   gender = gender_from_name(path)
   is_right_hand = hand_from_name(path)
+  # Only a left MANO model uses it, but the family is known only after reading.
+  right_path = (other_hand_path(path)
+                if is_right_hand is False and fix_mano_left_shapedirs == 'auto' else None)
 
   cache_path = cached = None
   if cache_dir is not None:
-    options = {'family': family, 'fix_mano_left_shapedirs': bool(fix_mano_left_shapedirs),
+    options = {'family': family, 'fix_mano_left_shapedirs': fix_mano_left_shapedirs,
                'is_right_hand': is_right_hand}
-    # Only a FLAME model uses these, but the family is known only after reading.
+    # Only a FLAME model uses the embeddings and only a left MANO the right file, but
+    # the family is known only after reading.
     aux = _flame_landmarks.embedding_paths(path, landmarks_path, contour_path)
+    aux = list(aux) + [right_path]
     cache_path = _model_cache.entry_path(cache_dir, path, aux, options)
     cached = _model_cache.read_entry(cache_path)
   if cached is not None:
     found, arrays = cached
   else:
     found, arrays = _read_canonical(path, family, landmarks_path, contour_path,
-                                    fix_mano_left_shapedirs, is_right_hand)
+                                    fix_mano_left_shapedirs, is_right_hand, right_path)
     if cache_path is not None:
       _model_cache.write_entry(cache_path, found, arrays)
   return ModelFile(found, path, gender, is_right_hand if found == 'mano' else None, arrays)

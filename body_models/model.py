@@ -137,7 +137,17 @@ class BodyModel:
     return {k: jnp.zeros(tuple(batch_shape) + s, self.dtype)
             for k, s in self.param_shapes().items()}
 
-  def __call__(self, **params):
+  def __call__(self, *, return_verts=True, return_full_pose=False, pose2rot=True, **params):
+    """`forward(self, **params)`.
+
+    return_verts, return_full_pose and pose2rot are the smplx library's flags, taken so
+    that its calls run unchanged: vertices and full_pose always come back, and poses are
+    axis-angle (for rotation matrices use `forward_rotmats`).
+    """
+    del return_verts, return_full_pose  # both are always computed
+    if not pose2rot:
+      raise ValueError('pose2rot=False (poses as rotation matrices) is not supported by '
+                       'calling the model; use body_models.forward_rotmats')
     return forward(self, **params)
 
   def __repr__(self):

@@ -479,18 +479,61 @@ def test_smplx_pkl_and_mano_pair(tmp_path):
   assert_canonical(read_left, left, 'mano')
 
 
-def test_mano_left_shapedirs_fix(tmp_path):
+def _x_negated(shapedirs):
+  out = np.array(shapedirs, copy=True)
+  out[:, 0, :] *= -1
+  return out
+
+
+def test_mano_left_shapedirs_fix(tmp_path, caplog):
+  """'auto' (the default): the left file's x rows equal the right file's, as in the
+  official pair (smplx issue 48), so they are negated; True always, False never."""
   model = make_model('mano')
   for name in ('MANO_LEFT.pkl', 'MANO_RIGHT.pkl'):
     write_official_v1(model, tmp_path / name)
+  with caplog.at_level('INFO', logger='body_models.io'):
+    auto = io.read_model_file(tmp_path / 'MANO_LEFT.pkl')
+  np.testing.assert_array_equal(auto.arrays['shapedirs'], _x_negated(model['shapedirs']))
+  assert 'negated' in caplog.text and 'MANO_RIGHT.pkl' in caplog.text
   fixed = io.read_model_file(tmp_path / 'MANO_LEFT.pkl', fix_mano_left_shapedirs=True)
-  expected = model['shapedirs'].copy()
-  expected[:, 0, :] *= -1
-  np.testing.assert_array_equal(fixed.arrays['shapedirs'], expected)
-  right = io.read_model_file(tmp_path / 'MANO_RIGHT.pkl', fix_mano_left_shapedirs=True)
-  np.testing.assert_array_equal(right.arrays['shapedirs'], model['shapedirs'])
-  plain = io.read_model_file(tmp_path / 'MANO_LEFT.pkl')
+  np.testing.assert_array_equal(fixed.arrays['shapedirs'], _x_negated(model['shapedirs']))
+  for mode in ('auto', True, False):  # a right hand is never touched
+    right = io.read_model_file(tmp_path / 'MANO_RIGHT.pkl', fix_mano_left_shapedirs=mode)
+    np.testing.assert_array_equal(right.arrays['shapedirs'], model['shapedirs'])
+  plain = io.read_model_file(tmp_path / 'MANO_LEFT.pkl', fix_mano_left_shapedirs=False)
   np.testing.assert_array_equal(plain.arrays['shapedirs'], model['shapedirs'])
+  with pytest.raises(ValueError, match='fix_mano_left_shapedirs'):
+    io.read_model_file(tmp_path / 'MANO_LEFT.pkl', fix_mano_left_shapedirs='yes')
+
+
+def test_mano_left_shapedirs_auto_leaves_what_it_cannot_tell(tmp_path, caplog):
+  """'auto' keeps a left hand that is already the mirror, and warns where no right file
+  beside it, or an unrelated one, cannot tell."""
+  right = make_model('mano')
+  mirrored = dict(right, shapedirs=_x_negated(right['shapedirs']))
+  pair = tmp_path / 'pair'
+  pair.mkdir()
+  write_npz(right, pair / 'Mano_Right.npz')        # another case and extension: still found
+  write_official_v1(mirrored, pair / 'mano_left.pkl')
+  with caplog.at_level('INFO', logger='body_models.io'):
+    kept = io.read_model_file(pair / 'mano_left.pkl')
+  np.testing.assert_array_equal(kept.arrays['shapedirs'], mirrored['shapedirs'])
+  assert not caplog.records
+
+  alone = tmp_path / 'alone'
+  alone.mkdir()
+  write_official_v1(right, alone / 'MANO_LEFT.pkl')
+  with caplog.at_level('WARNING', logger='body_models.io'):
+    kept = io.read_model_file(alone / 'MANO_LEFT.pkl')
+  np.testing.assert_array_equal(kept.arrays['shapedirs'], right['shapedirs'])
+  assert 'no right MANO file' in caplog.text
+  caplog.clear()
+
+  write_official_v1(make_model('mano', 5), alone / 'MANO_RIGHT.pkl')
+  with caplog.at_level('WARNING', logger='body_models.io'):
+    kept = io.read_model_file(alone / 'MANO_LEFT.pkl')
+  np.testing.assert_array_equal(kept.arrays['shapedirs'], right['shapedirs'])
+  assert 'not the mirror' in caplog.text
 
 
 def test_flame_embeddings_paths(tmp_path):
@@ -703,6 +746,17 @@ def test_names(name, gender, hand):
   assert io.hand_from_name(name) == hand
 
 
+def test_other_hand_path(tmp_path):
+  for name in ('MANO_RIGHT.pkl', 'MANO_LEFT.npz', 'hand_left_right.pkl', 'leftover.pkl'):
+    (tmp_path / name).write_bytes(b'')
+  other_hand_path = io.other_hand_path
+  # The same extension first, then the other one.
+  assert other_hand_path(tmp_path / 'MANO_LEFT.npz') == str(tmp_path / 'MANO_RIGHT.pkl')
+  assert other_hand_path(tmp_path / 'MANO_RIGHT.pkl') == str(tmp_path / 'MANO_LEFT.npz')
+  assert other_hand_path(tmp_path / 'hand_left_right.pkl') is None  # which side?
+  assert other_hand_path(tmp_path / 'leftover.pkl') is None
+
+
 # ---- directories ---------------------------------------------------------------------------
 
 
@@ -771,6 +825,11 @@ def test_cache(tmp_path, monkeypatch):
   third = io.read_model_file(path, cache_dir=cache)
   np.testing.assert_array_equal(third.arrays['v_template'], changed['v_template'])
   assert len(os.listdir(cache)) == 3
+  # 'auto' reads the right file beside the left one: the entry depends on it too.
+  write_official_v1(changed, tmp_path / 'MANO_RIGHT.pkl')
+  paired = io.read_model_file(path, cache_dir=cache)
+  np.testing.assert_array_equal(paired.arrays['shapedirs'], _x_negated(model['shapedirs']))
+  assert len(os.listdir(cache)) == 4
   assert not [n for n in os.listdir(cache) if n.startswith('.tmp')]
 
   # A damaged entry is rebuilt, not trusted.

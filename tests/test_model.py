@@ -66,6 +66,30 @@ def test_translation_is_exact_for_unnormalised_weights(smplx_model):
   np.testing.assert_allclose(grad, np.full((2, 3), v + still.joints.shape[1]), rtol=1e-5)
 
 
+def test_left_mano_is_the_mirror_of_the_right_for_any_shape(model_dir):
+  """The left hand is the right hand mirrored through x = 0, betas != 0 included.
+
+  The stand-in MANO_LEFT.pkl carries the official file's shapedirs sign error; the
+  loader must undo it. Reference: the right hand's mesh with x negated, under the
+  mirrored pose (axis-angle (x, y, z) -> (x, -y, -z)) and translation (x -> -x).
+  """
+  right = body_models.load(model_dir, 'mano', is_right_hand=True)
+  left = body_models.load(model_dir, 'mano', is_right_hand=False)
+  rng = np.random.default_rng(7)
+  betas = rng.normal(size=(3, 10))
+  pose, orient = rng.normal(0, 0.4, (3, 45)), rng.normal(0, 0.4, (3, 3))
+  transl = rng.normal(0, 0.1, (3, 3))
+  flip_axis, flip_x = np.array([1.0, -1.0, -1.0]), np.array([-1.0, 1.0, 1.0])
+  want = right(hand_pose=pose, global_orient=orient, transl=transl, betas=betas)
+  got = left(hand_pose=pose * np.tile(flip_axis, 15), global_orient=orient * flip_axis,
+             transl=transl * flip_x, betas=betas)
+  # float32 noise is ~1e-7 m; the sign error moves vertices by ~1 cm for these betas.
+  np.testing.assert_allclose(got.vertices, np.asarray(want.vertices) * flip_x, atol=1e-5)
+  np.testing.assert_allclose(got.joints, np.asarray(want.joints) * flip_x, atol=1e-5)
+  unshaped = right(hand_pose=pose, global_orient=orient, transl=transl)
+  assert np.abs(np.asarray(want.vertices) - np.asarray(unshaped.vertices)).max() > 5e-3
+
+
 def test_bending_one_joint_moves_only_its_subtree(smpl):
   """An elbow bend leaves every joint outside the forearm's subtree where it was."""
   elbow = skeletons.SMPL_JOINTS.index('left_elbow')

@@ -337,6 +337,8 @@ def test_left_mano_is_the_mirror(models):
   np.testing.assert_array_equal(left['f'], right['f'][:, ::-1])
   np.testing.assert_array_equal(left['hands_components'],
                                 shapes.mirror_hand_pose(right['hands_components']))
+  # Except the shape directions: the right hand's, as in the official file (its sign error).
+  np.testing.assert_array_equal(left['shapedirs'], right['shapedirs'])
 
 
 def test_mirrored_pose_gives_mirrored_hand(models):
@@ -345,6 +347,8 @@ def test_mirrored_pose_gives_mirrored_hand(models):
   kw = dict(model_type='mano', use_pca=False, flat_hand_mean=True, dtype=torch.float64)
   right = smplx.create(models, is_rhand=True, **kw)
   left = smplx.create(models, is_rhand=False, **kw)
+  # The fix smplx users apply to the official MANO_LEFT, whose error the stand-in copies.
+  left.shapedirs[:, 0, :] *= -1
   rng = np.random.default_rng(3)
   pose = rng.normal(0, 0.4, (2, 45))
   orient = rng.normal(0, 0.4, (2, 3))

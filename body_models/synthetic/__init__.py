@@ -17,7 +17,8 @@ palm facing -y, thumb toward +z; FLAME a head and neck facing +z, head centre at
 the origin. Only numpy is needed; scipy (if present) writes sparse regressors.
 """
 
-from body_models.synthetic.build import make_model_arrays, mirror_mano
+from body_models.synthetic.build import make_model_arrays, mirror_mano, official_mano_left
 from body_models.synthetic.files import write_all, write_model
 
-__all__ = ['make_model_arrays', 'mirror_mano', 'write_all', 'write_model']
+__all__ = ['make_model_arrays', 'mirror_mano', 'official_mano_left', 'write_all',
+           'write_model']

@@ -190,3 +190,16 @@ def mirror_mano(right):
   left['hands_mean'] = shapes.mirror_hand_pose(right['hands_mean'])
   return {k: (a.astype(right[k].dtype) if isinstance(a, np.ndarray) else a)
           for k, a in left.items()}
+
+
+def official_mano_left(right):
+  """MANO_LEFT arrays as the official file ships them: `mirror_mano`, but with the
+  right hand's shapedirs unchanged.
+
+  The official MANO_LEFT.pkl has this sign error in the x rows of its shape directions
+  (smplx issue 48); loaders undo it (`io.read_model_file`). The stand-in carries it too,
+  so that the undoing is exercised and tested.
+  """
+  left = mirror_mano(right)
+  left['shapedirs'] = right['shapedirs'].copy()
+  return left

@@ -2,7 +2,8 @@
 
     <out>/smpl/SMPL_NEUTRAL.pkl                  (SMPL_MALE.pkl, SMPL_FEMALE.pkl)
     <out>/smplx/SMPLX_NEUTRAL.npz, .pkl
-    <out>/mano/MANO_RIGHT.pkl, MANO_LEFT.pkl
+    <out>/mano/MANO_RIGHT.pkl, MANO_LEFT.pkl (with the official file's shapedirs sign
+          error: see `build.official_mano_left`)
     <out>/flame/FLAME_NEUTRAL.pkl, generic_model.pkl (same content, the FLAME 2020
           name), flame_static_embedding.pkl, flame_dynamic_embedding.npy
 
@@ -95,7 +96,7 @@ def write_model(family, out_dir, *, gender='neutral', seed=0, full_dims=False, e
       path = _atomic_write(stem + '.npz', npz_bytes(arrays))
     return path
   if family == 'mano':
-    left = build.mirror_mano(arrays)
+    left = build.official_mano_left(arrays)  # with the official file's shapedirs error
     _atomic_write(os.path.join(folder, 'MANO_LEFT.pkl'),
                   pickle_bytes(_model_dict(left, sparse=True)))
     return _atomic_write(os.path.join(folder, 'MANO_RIGHT.pkl'),

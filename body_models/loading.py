@@ -1,4 +1,8 @@
-"""Build a `BodyModel` from model-file arrays, and `load()` from the official files."""
+"""Build a `BodyModel` from model-file arrays, `load()` it from the official files, and
+`create()`, the same with the smplx library's names and defaults.
+"""
+
+import os
 
 import numpy as np
 import jax.numpy as jnp
@@ -131,7 +135,7 @@ def from_arrays(family, arrays, *, gender=None, num_betas=10, num_expression=10,
 def load(path, family=None, *, gender='neutral', is_right_hand=True, ext=None,
          num_betas=10, num_expression=10, use_pca=False, num_pca_comps=6,
          flat_hand_mean=False, use_face_contour=False, dtype=jnp.float32,
-         fix_mano_left_shapedirs=False, landmarks_path=None, contour_path=None,
+         fix_mano_left_shapedirs='auto', landmarks_path=None, contour_path=None,
          cache_dir=None):
   """Load an official SMPL / SMPL-X / MANO / FLAME model file (or a stand-in).
 
@@ -141,8 +145,9 @@ def load(path, family=None, *, gender='neutral', is_right_hand=True, ext=None,
     family: 'smpl', 'smplx', 'mano' or 'flame'; detected from the file when None
       (needed to pick a file in a directory).
     gender, is_right_hand, ext: which file to pick in a directory.
-    fix_mano_left_shapedirs: negate the x rows of MANO_LEFT.pkl's shape directions,
-      the known sign error of that file.
+    fix_mano_left_shapedirs: undo the known sign error of the official MANO_LEFT.pkl
+      (the x rows of its shapedirs); 'auto' does it when the right MANO file beside
+      the left one shows the error (see `io.read_model_file`), True always, False never.
     landmarks_path, contour_path: FLAME's landmark embedding files when not beside
       the model (flame_static_embedding.pkl, flame_dynamic_embedding.npy).
     cache_dir: keep a converted .npz of the file there and reuse it.
@@ -160,3 +165,78 @@ def load(path, family=None, *, gender='neutral', is_right_hand=True, ext=None,
       num_betas=num_betas, num_expression=num_expression, use_pca=use_pca,
       num_pca_comps=num_pca_comps, flat_hand_mean=flat_hand_mean,
       use_face_contour=use_face_contour, dtype=dtype, source=str(path))
+
+
+def _float_dtype(dtype):
+  """A numpy float dtype from a numpy / jax one, or from a torch one by its name."""
+  try:
+    found = np.dtype(dtype)
+  except TypeError:  # torch.float64 is no numpy dtype, but its name says which one
+    found = np.dtype(str(dtype).rsplit('.', 1)[-1])
+  if found.kind != 'f':
+    raise ValueError(f'dtype must be a float type, not {dtype!r}')
+  return found
+
+
+def _smplx_counts(family, num_dirs, num_betas, num_expression):
+  """(num_betas, num_expression) cut to what a file with `num_dirs` directions has.
+
+  The smplx library asks for up to that many and quietly takes fewer (10 + 10 from a
+  SMPL-X v1.0 file, 300 + 100 at most from a full one); `from_arrays` would refuse.
+  """
+  shape_block, expr_block = _shape_blocks(family, num_dirs)
+  return (min(num_betas, shape_block.stop - shape_block.start),
+          min(num_expression, expr_block.stop - expr_block.start))
+
+
+def create(model_path, model_type='smpl', *, gender='neutral', ext=None, use_pca=True,
+           num_pca_comps=6, flat_hand_mean=False, num_betas=10, num_expression_coeffs=10,
+           is_rhand=True, use_face_contour=False, dtype=jnp.float32, batch_size=1):
+  """`smplx.create` with the same names and defaults, returning a `BodyModel`.
+
+  Code written against the smplx library runs after changing its import:
+  `model(global_orient=..., body_pose=..., betas=..., transl=..., expression=...,
+  left_hand_pose=..., hand_pose=...)` gives the same vertices and joints (as jax arrays).
+
+  Args:
+    model_path: a model file (its family is read from its contents, `model_type` is then
+      ignored, as smplx does), or a folder holding `<model_type>/` (or the files directly).
+    model_type: 'smpl', 'smplx', 'mano' or 'flame' (SMPL+H is not supported).
+    gender: 'neutral', 'female' or 'male': which file in a folder.
+    ext: 'pkl' or 'npz' in a folder; None tries smplx's default for the family first
+      (npz for SMPL-X, pkl for the others), then the other one.
+    use_pca, num_pca_comps: hands as that many PCA coefficients (SMPL-X, MANO); note the
+      default True, where `load` defaults to 45 axis-angle numbers.
+    flat_hand_mean: False: a zero hand pose is the file's mean hand pose.
+    num_betas, num_expression_coeffs: at most that many shape / expression coefficients;
+      fewer when the file has fewer (as smplx does).
+    is_rhand: MANO in a folder: MANO_RIGHT (True) or MANO_LEFT (False).
+    use_face_contour: SMPL-X and FLAME: add the 17 jaw-line landmarks.
+    dtype: float32 or float64; numpy, jax or torch dtypes (torch.float64) are taken.
+    batch_size: accepted so that smplx calls run; unused: outputs take the batch shape of
+      the parameters passed (none passed: no batch dimension).
+  Returns:
+    A `BodyModel`. Unlike smplx, a left MANO hand comes with the official file's shapedirs
+    sign error undone (see `io.read_model_file`'s fix_mano_left_shapedirs='auto').
+  """
+  del batch_size  # the parameters' shapes decide
+  family = str(model_type).lower()
+  if family == 'smplh':
+    raise ValueError(f"create: model_type='smplh': SMPL+H is not supported; "
+                     f'expected one of {skeletons.FAMILIES}')
+  if family not in skeletons.FAMILIES:
+    raise ValueError(f'create: unknown model_type {model_type!r}; expected one of '
+                     f'{skeletons.FAMILIES}')
+  if os.path.isfile(model_path):
+    family = None  # as in smplx, the file says what it is
+  path = io.resolve_model_path(model_path, family, gender=gender, ext=ext,
+                               is_right_hand=is_rhand)
+  model_file = io.read_model_file(path, family)
+  num_betas, num_expression = _smplx_counts(
+      model_file.family, model_file.arrays['shapedirs'].shape[-1], num_betas,
+      num_expression_coeffs)
+  return from_arrays(
+      model_file.family, model_file.arrays, gender=model_file.gender, num_betas=num_betas,
+      num_expression=num_expression, use_pca=use_pca, num_pca_comps=num_pca_comps,
+      flat_hand_mean=flat_hand_mean, use_face_contour=use_face_contour,
+      dtype=_float_dtype(dtype), source=str(path))
