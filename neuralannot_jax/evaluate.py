@@ -11,7 +11,10 @@ Three layers, each usable alone:
   * `evaluate_params`: two stacked parameter sets of one family -> one jitted, chunked
     forward pass each -> per-sample errors and their means.
   * `evaluate_files` / `evaluate_entries`: released-layout files (see `export`) or
-    {id: params} dicts, matched by id; MANO left hands use the left model.
+    {id: params} dicts, matched by id; MANO left hands use the left model. A GT record
+    with a 'gender' (3DPW's: `gt_from_samples`, or a file's `<family>_param.gender`) is
+    posed on that gender's model from the same model folder; predictions stay on the
+    model they were annotated with.
 
 Conventions (those of the hand and body papers):
   MPJPE / MPVPE   joints / vertices of both meshes moved so that the model's root joint
@@ -26,6 +29,7 @@ Conventions (those of the hand and body papers):
 """
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -43,6 +47,10 @@ MM_PER_M = 1000.0
 HAND_AUC_THRESHOLDS_MM = np.linspace(0.0, 50.0, 21)
 METRICS = ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe')
 HAND_SIDES = ('right', 'left')
+# The key of a record that names the model its parameters are for. Gendered GT betas
+# (3DPW's) on another gender's template make another body, so GT meshes need it.
+GENDER_KEY = 'gender'
+GENDERS = ('neutral', 'male', 'female')
 
 
 class EvaluationError(ValueError):
@@ -302,10 +310,18 @@ def _default_thresholds(family, auc_thresholds):
   return thresholds if thresholds.size else None
 
 
-def _per_sample(pred, gt, model, *, joint_mapping, root_index, chunk_size, thresholds):
-  """{metric: (N,) mm, '_pck_*': (N, T) counts, ...} for stacked pred / gt params."""
+def _per_sample(pred, gt, model, *, joint_mapping, root_index, chunk_size, thresholds,
+                gt_model=None):
+  """{metric: (N,) mm, '_pck_*': (N, T) counts, ...} for stacked pred / gt params.
+
+  gt_model: the model the GT is posed on when not `model` (a gendered one, same family).
+  """
+  gt_model = model if gt_model is None else gt_model
+  if gt_model.family != model.family or gt_model.num_vertices != model.num_vertices:
+    raise EvaluationError(f'the GT model ({gt_model}) and the prediction model ({model}) '
+                          'are not of one family and mesh')
   n, pred = _stack_params(pred, model, 'pred')
-  n_gt, gt = _stack_params(gt, model, 'gt')
+  n_gt, gt = _stack_params(gt, gt_model, 'gt')
   if n != n_gt:
     raise EvaluationError(f'pred has {n} samples and gt {n_gt}')
   num_out = len(model.joint_names)
@@ -318,8 +334,8 @@ def _per_sample(pred, gt, model, *, joint_mapping, root_index, chunk_size, thres
                           f'{model.family} model outputs {num_out}')
   starts = list(range(0, n, chunk_size))
   dispatch = lambda start: tuple(
-      _dispatch_chunk(model, p, start, min(n, start + chunk_size), chunk_size)
-      for p in (pred, gt))
+      _dispatch_chunk(m, p, start, min(n, start + chunk_size), chunk_size)
+      for m, p in ((model, pred), (gt_model, gt)))
   chunks, pending = [], dispatch(starts[0]) if starts else None
   for k in range(len(starts)):
     current = pending
@@ -430,10 +446,15 @@ def _guess_family(value):
 
 
 def _entry_params(value, family, path, name):
+  """{smplx name: array} of one entry, plus GENDER_KEY where its parameters name one."""
   try:
     params, _, _ = export.from_released_entry(family, value)
   except (KeyError, ValueError, TypeError) as e:
     raise EvaluationError(f'{path}: entry {name!r}: {e}') from None
+  inner = value.get(export.PARAM_KEY[family], value)
+  if family != 'mano' and GENDER_KEY in inner:
+    where = f'{path}: entry {name!r}: {export.PARAM_KEY[family]}.{GENDER_KEY}'
+    params[GENDER_KEY] = check_gender(inner[GENDER_KEY], where)
   return params
 
 
@@ -507,11 +528,12 @@ def hand_side(sample_id):
 
 
 def gt_from_samples(samples, family=None):
-  """{ann_id: Sample.gt_params} of the samples that have GT parameters.
+  """{ann_id: Sample.gt_params + {GENDER_KEY: Sample.gt_gender}} of the samples with GT.
 
   Args:
     samples: iterable of `Sample`.
     family: keep only samples whose gt_family is this; None keeps all.
+  The gender is left out where the sample has none (its GT is then on the scoring model).
   Hand samples are keyed as `load_entries` names MANO hands, '{id}_left' / '{id}_right'
   (COCO-WholeBody hand ids already are; hand-only sets such as FreiHAND get the suffix of
   their side), so that `evaluate_entries` matches them and picks the left MANO model.
@@ -520,8 +542,24 @@ def gt_from_samples(samples, family=None):
   for s in samples:
     if s.gt_params is None or (family is not None and s.gt_family != family):
       continue
-    out[sample_key(s)] = dict(s.gt_params)
+    record = dict(s.gt_params)
+    if s.gt_gender is not None:
+      record[GENDER_KEY] = s.gt_gender
+    out[sample_key(s)] = record
   return out
+
+
+def check_gender(value, where):
+  """value as one of GENDERS, or EvaluationError naming `where`."""
+  if not isinstance(value, str) or value.lower() not in GENDERS:
+    raise EvaluationError(f'{where}: gender {value!r} is not one of {list(GENDERS)}')
+  return value.lower()
+
+
+def split_genders(entries):
+  """{id: record} -> ({id: record without GENDER_KEY}, {id: its gender or None})."""
+  params = {i: {k: v for k, v in r.items() if k != GENDER_KEY} for i, r in entries.items()}
+  return params, {i: r.get(GENDER_KEY) for i, r in entries.items()}
 
 
 def sample_key(sample):
@@ -541,8 +579,11 @@ def _check_family(family):
 
 
 def stack_entries(entries, ids):
-  """{id: {name: (P,)}} -> {name: (N, P)} over ids; names any entry has (others zero)."""
-  names = sorted({k for i in ids for k in entries[i]})
+  """{id: {name: (P,)}} -> {name: (N, P)} over ids; names any entry has (others zero).
+
+  A record's GENDER_KEY is not a parameter: it is left out.
+  """
+  names = sorted({k for i in ids for k in entries[i] if k != GENDER_KEY})
   out = {}
   for name in names:
     rows = [entries[i].get(name) for i in ids]
@@ -586,59 +627,104 @@ def _as_models(model, family, gender, sides):
   return load_models(model, family, gender=gender, sides=sides)
 
 
+def gt_model_of(model, pred_model, family, gender, gt_gender, example):
+  """The model that GT records of gender `gt_gender` are posed on.
+
+  Args:
+    model: what `evaluate_entries` was given (a path, a BodyModel, ...).
+    pred_model: the loaded model the predictions are scored on.
+    gender: the predictions' gender (`evaluate_entries`'s), where pred_model names none.
+    gt_gender: one of GENDERS, or None for GT that names no gender.
+    example: a GT id of that gender, for the error message.
+  Returns:
+    pred_model where the genders agree (or the GT names none), else the gendered file of
+    the folder `model` is (or is in).
+  Raises:
+    EvaluationError naming the files looked for where it is missing: a neutral body in its
+    place would score the gendered GT against another mesh.
+  """
+  own = pred_model.gender or gender
+  if gt_gender is None or gt_gender == own:
+    return pred_model
+  if isinstance(model, (str, os.PathLike)):
+    folder = model if os.path.isdir(model) else os.path.dirname(os.path.abspath(model))
+    try:
+      return body_models.load(folder, family, gender=gt_gender)
+    except (OSError, ValueError) as e:   # ModelFileError is a ValueError
+      raise EvaluationError(f'GT sample {example!r} is {gt_gender}: it is scored on the '
+                            f'{gt_gender} {family} model, which is missing: {e}') from None
+  raise EvaluationError(f'GT sample {example!r} is {gt_gender}, but the {family} model '
+                        f'given is a loaded {own} one: pass the model folder, holding the '
+                        f'{gt_gender} model, instead')
+
+
 def evaluate_entries(pred, gt, family, model, *, gender='neutral', joint_set=None,
                      regressor=None, root_index=0, chunk_size=128, auc_thresholds=None):
   """Score {id: params} predictions against {id: params} GT over the ids in both.
 
   Args:
-    pred, gt: {id: {smplx name: (P,) array}} (`load_entries`, `gt_from_samples`).
+    pred, gt: {id: {smplx name: (P,) array}} (`load_entries`, `gt_from_samples`). A GT
+      record's GENDER_KEY ('neutral', 'male', 'female'; not for MANO) poses that record
+      on the model of its gender (`gt_model_of`); a prediction's is ignored.
     family: 'smpl', 'smplx', 'mano' or 'flame'.
     model: a model path (file or smplx-layout folder), a BodyModel, or for MANO
       {'right': BodyModel, 'left': BodyModel}. MANO ids ending in '_left' use the left.
-    gender: which model of the family to load from a path.
+    gender: which model of the family to load from a path: the predictions' (and that of
+      GT records without a gender).
     joint_set: a `joint_sets` name to score instead of the model's kinematic joints.
     regressor: (T, V) array or .npy path of a vertex regressor for joint_set.
     root_index, chunk_size, auc_thresholds: see `evaluate_params`.
   Returns:
-    `evaluate_params`'s dict over the common ids (as strings, in GT order), plus 'gender',
-    'missing_in_pred' (GT ids without a prediction) and 'missing_in_gt' (the reverse).
+    `evaluate_params`'s dict over the common ids (as strings, in GT order), plus 'gender'
+    (the predictions'), 'gt_genders' ({gender: scored GT records of it}, where the GT
+    names genders), 'missing_in_pred' (GT ids without a prediction) and 'missing_in_gt'
+    (the reverse).
   Raises:
-    EvaluationError when no id is in both.
+    EvaluationError when no id is in both, or a GT gender's model is missing.
   """
   _check_family(family)
   # Ids compare as strings: JSON keys are strings, Sample.ann_id often an int.
-  pred = {str(k): v for k, v in pred.items()}
-  gt = {str(k): v for k, v in gt.items()}
+  pred, _ = split_genders({str(k): v for k, v in pred.items()})
+  gt, gt_genders = split_genders({str(k): v for k, v in gt.items()})
+  gt_genders = {i: None if g is None or family == 'mano'   # MANO has no gendered models
+                else check_gender(g, f'GT record {i!r}') for i, g in gt_genders.items()}
   ids = [i for i in gt if i in pred]
   missing_in_pred = len(gt) - len(ids)
   missing_in_gt = len([i for i in pred if i not in gt])
   if not ids:
     raise EvaluationError(f'no sample id is in both the predictions ({len(pred)} ids, e.g. '
                           f'{list(pred)[:3]}) and the GT ({len(gt)} ids, e.g. {list(gt)[:3]})')
-  groups = {}
+  groups = {}   # (hand side or None, GT gender or None) -> ids
   for i in ids:
-    groups.setdefault(hand_side(i) if family == 'mano' else None, []).append(i)
-  models = _as_models(model, family, gender, [s for s in HAND_SIDES if s in groups])
+    groups.setdefault((hand_side(i) if family == 'mano' else None, gt_genders[i]),
+                      []).append(i)
+  models = _as_models(model, family, gender,
+                      [s for s in HAND_SIDES if any(side == s for side, _ in groups)])
   thresholds = _default_thresholds(family, auc_thresholds)
   parts, order, info = [], [], None
-  for side, group in groups.items():
+  for (side, gt_gender), group in groups.items():
     body_model = models[side]
+    gt_model = gt_model_of(model, body_model, family, gender, gt_gender, group[0])
     mapping = None
     if joint_set is not None:
       mapping = joint_sets.model_joint_mapping(
           family, joint_set, num_landmarks=body_model.num_landmarks, regressor=regressor)
     parts.append(_per_sample(stack_entries(pred, group), stack_entries(gt, group), body_model,
                              joint_mapping=mapping, root_index=root_index,
-                             chunk_size=chunk_size, thresholds=thresholds))
+                             chunk_size=chunk_size, thresholds=thresholds,
+                             gt_model=gt_model))
     order += group
     info = info or _mapping_info(body_model, mapping, root_index)
-  # Back to GT order: sides were scored group by group.
+  # Back to GT order: sides and genders were scored group by group.
   position = {i: k for k, i in enumerate(order)}
   perm = np.array([position[i] for i in ids])
   per_sample = {k: np.concatenate([p[k] for p in parts])[perm] for k in parts[0]}
   result = _summarise(per_sample, ids, info, thresholds)
   result.update(gender=None if family == 'mano' else gender,
                 missing_in_pred=missing_in_pred, missing_in_gt=missing_in_gt)
+  counts = collections.Counter(gt_genders[i] for i in ids if gt_genders[i] is not None)
+  if counts:
+    result['gt_genders'] = dict(sorted(counts.items()))
   return result
 
 
@@ -710,7 +796,9 @@ def _parser():
                       help='model file, or folder in the smplx layout (<dir>/smpl/'
                       'SMPL_NEUTRAL.pkl, <dir>/mano/MANO_RIGHT.pkl and MANO_LEFT.pkl, ...)')
   parser.add_argument('--gender', default='neutral', choices=('neutral', 'male', 'female'),
-                      help='which model of the family (not MANO); default neutral')
+                      help='which model of the family (not MANO) the predictions are '
+                      'scored on; GT entries naming a gender (<family>_param.gender) are '
+                      'posed on that gender\'s model from the same folder; default neutral')
   parser.add_argument('--joint_set', default=None,
                       help='score this dataset joint set (e.g. H36M_17, COCO_17) instead of '
                       'the model\'s kinematic joints (hands: HAND_21 or MANO_21 to add the '
@@ -744,8 +832,9 @@ def main(argv=None):
 __all__ = ['MM_PER_M', 'HAND_AUC_THRESHOLDS_MM', 'EvaluationError', 'procrustes_transform',
            'procrustes_align', 'root_align', 'point_errors', 'mpjpe', 'pa_error', 'pck',
            'auc', 'auc_of_curve', 'evaluate_params', 'load_entries', 'hand_side',
-           'gt_from_samples', 'sample_key', 'stack_entries',
-           'load_models', 'evaluate_entries', 'evaluate_files',
+           'gt_from_samples', 'sample_key', 'stack_entries', 'GENDER_KEY', 'GENDERS',
+           'check_gender', 'split_genders', 'gt_model_of', 'load_models',
+           'evaluate_entries', 'evaluate_files',
            'format_table', 'main']
 
 

@@ -15,6 +15,10 @@ files written here load through those same lines, unchanged. Verified layouts:
                                   'trans' 3}, 'cam_param': ...}}          (no neck, no eyes)
   with cam_param {'focal': [fx, fy], 'princpt': [cx, cy]} in original-image pixels and
   every parameter camera-space (`model(transl=trans)` gives camera-space metres).
+  SMPL-X parameters also hold the bools 'lhand_valid', 'rhand_valid', 'face_valid'
+  (`SMPLX_PART_FLAGS`; MoCap leaves too): Hand4Whole's `process_human_model_output` reads
+  them whenever 'lhand_pose' / 'rhand_pose' / 'expr' are there. True only where the part
+  was annotated from its own data (`wholebody.merge`); a body-only fit writes False.
   SMPL 'pose' is global_orient ++ body_pose; MANO 'pose' is global_orient ++ hand_pose
   (axis-angle, full 45-d hand pose, smplx `use_pca=False`). Missing hands are JSON null,
   as Hand4Whole's MSCOCO loader tests `mano_param['right'] is not None`.
@@ -64,6 +68,11 @@ _SOURCES = {
     'flame': {'root_pose': ('global_orient',), 'jaw_pose': ('jaw_pose',),
               'expr': ('expression',), 'shape': ('betas',), 'trans': ('transl',)},
 }
+
+# Per-part flags of SMPL-X parameters, as the whole-body release has them. Hand4Whole-family
+# readers test `'lhand_pose' in p and p['lhand_valid']` (and rhand / face alike): with the
+# pose there and the flag absent they raise KeyError, so every SMPL-X dict we write has them.
+SMPLX_PART_FLAGS = ('lhand_valid', 'rhand_valid', 'face_valid')
 
 # The wrapper key of each family in COCO-style files.
 PARAM_KEY = {'smpl': 'smpl_param', 'smplx': 'smplx_param', 'mano': 'mano_param',
@@ -166,19 +175,32 @@ def camera_entry(focal, princpt):
           'princpt': _flat(princpt).astype(np.float64).tolist()}
 
 
-def to_released_entry(family, params, focal, princpt):
+def with_part_flags(family, released, valid=False):
+  """A released parameter dict with the SMPL-X part flags (`SMPLX_PART_FLAGS`) filled in.
+
+  Flags already there are kept (a whole-body merge's); absent ones become bool(valid).
+  Other families are returned unchanged: their readers look up no flags.
+  """
+  if family != 'smplx':
+    return released
+  return {**released, **{k: bool(released.get(k, valid)) for k in SMPLX_PART_FLAGS}}
+
+
+def to_released_entry(family, params, focal, princpt, *, parts_valid=False):
   """One sample -> its COCO-style entry, e.g. {'smpl_param': {...}, 'cam_param': {...}}.
 
   Args:
     params: {smplx name: array}, one sample, camera space (see `to_released_params`).
     focal: (2,) and princpt: (2,) of the camera in original-image pixels
       (`camera.to_original_camera`).
+    parts_valid: SMPL-X only, the value of every `SMPLX_PART_FLAGS` flag: whether the
+      hands and face were annotated from their own data. A body-only fit's are not.
   Returns:
-    a JSON-ready dict (lists of floats). For MANO this is one hand's entry: put it under
-    'right' / 'left' with `hand_entry`.
+    a JSON-ready dict (lists of floats, SMPL-X flags as bools). For MANO this is one
+    hand's entry: put it under 'right' / 'left' with `hand_entry`.
   """
-  released = to_released_params(family, params)
-  return {PARAM_KEY[family]: {k: _as_floats(v) for k, v in released.items()},
+  released = {k: _as_floats(v) for k, v in to_released_params(family, params).items()}
+  return {PARAM_KEY[family]: with_part_flags(family, released, parts_valid),
           'cam_param': camera_entry(focal, princpt)}
 
 
@@ -342,10 +364,14 @@ def _change_frame(params, rot, shift, j0):
 
 
 def _unwrap_leaf(leaf, family):
-  """A MoCap leaf: a released flat dict; a {'smpl_param': {...}} wrapper is unwrapped."""
+  """A MoCap leaf: a released flat dict; a {'smpl_param': {...}} wrapper is unwrapped.
+
+  SMPL-X leaves get the part flags (False where absent): a MoCap fit annotates the body.
+  """
   if isinstance(leaf, dict) and PARAM_KEY[family] in leaf:
     leaf = leaf[PARAM_KEY[family]]
-  return {k: _as_floats(v) if isinstance(v, np.ndarray) else v for k, v in leaf.items()}
+  leaf = {k: _as_floats(v) if isinstance(v, np.ndarray) else v for k, v in leaf.items()}
+  return with_part_flags(family, leaf)
 
 
 def _map_leaves(tree, depth, fn):
@@ -385,8 +411,8 @@ def write_h36m_style(out_dir, nested, family='smpl'):
           for subject, actions in nested.items()]
 
 
-__all__ = ['RELEASED_LAYOUT', 'PARAM_KEY', 'ROTATION_PARAMS', 'to_released_params',
-           'from_released_params',
+__all__ = ['RELEASED_LAYOUT', 'PARAM_KEY', 'SMPLX_PART_FLAGS', 'ROTATION_PARAMS',
+           'to_released_params', 'from_released_params', 'with_part_flags',
            'camera_entry', 'to_released_entry', 'from_released_entry', 'hand_entry',
            'atomic_open', 'write_json', 'write_coco_style', 'entries_to_arrays',
            'write_npz', 'camera_to_world', 'world_to_camera', 'write_mocap_style',

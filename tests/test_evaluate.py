@@ -16,6 +16,7 @@ from body_models import synthetic
 from neuralannot_jax import evaluate
 from neuralannot_jax import export
 from neuralannot_jax.data import joint_sets
+from neuralannot_jax.data import pw3d
 from neuralannot_jax.data import sample as sample_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -330,6 +331,90 @@ def test_gt_from_samples(smpl):
   assert result['count'] == 1 and result['per_sample']['ids'] == ['1']
   assert result['missing_in_pred'] == 1 and result['missing_in_gt'] == 1
   assert result['mpjpe'] < 1e-3
+
+
+# ------------------------------------------------------------------------- gendered GT
+
+
+@pytest.fixture(scope='module')
+def gendered_root(tmp_path_factory):
+  """SMPL stand-ins, neutral and female (their templates differ), and no male one."""
+  root = str(tmp_path_factory.mktemp('gendered_models'))
+  for gender in ('neutral', 'female'):
+    synthetic.write_model('smpl', root, gender=gender)
+  return root
+
+
+def pw3d_samples(tmp_path, genders):
+  """One 3DPW sample per gender, read by our 3DPW reader from a one-frame file."""
+  rng = np.random.default_rng(8)
+  anns = [{'id': 500 + k, 'image_id': 1, 'bbox': [100.0, 100.0, 300.0, 600.0],
+           'smpl_param': {'pose': rng.normal(0, 0.3, 72).tolist(),
+                          'shape': rng.normal(0, 1, 10).tolist(),
+                          'trans': [0.0, 0.0, 5.0], 'gender': gender}}
+          for k, gender in enumerate(genders)]
+  image = {'id': 1, 'file_name': 'image_00000.jpg', 'sequence': 'seq', 'width': 1080,
+           'height': 1920, 'cam_param': {'focal': [1960.0, 1960.0], 'princpt': [540.0, 960.0]}}
+  path = export.write_json(tmp_path / '3DPW_test.json', {'images': [image], 'annotations': anns})
+  return pw3d.read(path, tmp_path / 'imageFiles').samples
+
+
+def mesh_error_mm(pred_model, pred, gt_model, gt):
+  """MPVPE of one sample from first principles: each mesh from its own model's forward
+  pass, both centred on their own pelvis (joint 0), mean vertex distance in mm."""
+  def centred(model, params):
+    out = model(**{k: np.asarray(v, np.float32)[None] for k, v in params.items()})
+    vertices, joints = (np.asarray(a[0], np.float64) for a in (out.vertices, out.joints))
+    return vertices - joints[0]
+  return 1000 * np.linalg.norm(centred(pred_model, pred) - centred(gt_model, gt), axis=-1).mean()
+
+
+def test_gendered_gt_is_posed_on_the_model_of_its_gender(gendered_root, tmp_path):
+  """3DPW's female GT is the female mesh of its parameters; the predictions stay on the
+  model they were annotated with. Predictions equal to the GT parameters thus score zero
+  only where the two models are the same body."""
+  samples = pw3d_samples(tmp_path, ['female', 'neutral'])
+  gt = evaluate.gt_from_samples(samples)
+  assert [g['gender'] for g in gt.values()] == ['female', 'neutral']
+  pred = {k: {n: v for n, v in g.items() if n != 'gender'} for k, g in gt.items()}
+  models = {g: body_models.load(gendered_root, 'smpl', gender=g) for g in ('neutral', 'female')}
+  female, neutral = (pred[s.ann_id] for s in samples)
+  # Neutral predictions (the run's model): the female GT is another body.
+  expect = mesh_error_mm(models['neutral'], female, models['female'], female)
+  assert expect > 5   # mm: the stand-ins' gendered templates differ this much
+  neutral_file = os.path.join(gendered_root, 'smpl', 'SMPL_NEUTRAL.pkl')
+  for model in (gendered_root, neutral_file):   # a folder, or a file with the others beside it
+    result = evaluate.evaluate_entries(pred, gt, 'smpl', model)
+    np.testing.assert_allclose(result['per_sample']['mpvpe'], [expect, 0.0], atol=1e-3)
+    assert result['gender'] == 'neutral' and result['gt_genders'] == {'female': 1, 'neutral': 1}
+  # Female predictions: now the neutral GT is the other body.
+  result = evaluate.evaluate_entries(pred, gt, 'smpl', gendered_root, gender='female')
+  np.testing.assert_allclose(
+      result['per_sample']['mpvpe'],
+      [0.0, mesh_error_mm(models['female'], neutral, models['neutral'], neutral)], atol=1e-3)
+  # A GT file naming the gender (smpl_param.gender, as 3DPW's own) is read the same way.
+  entries = {s.ann_id: export.to_released_entry('smpl', pred[s.ann_id], s.focal, s.princpt)
+             for s in samples}
+  pred_path = export.write_coco_style(tmp_path / 'pred.json', entries)
+  for s in samples:
+    entries[s.ann_id]['smpl_param']['gender'] = s.gt_gender
+  gt_path = export.write_coco_style(tmp_path / 'gt.json', entries)
+  result = evaluate.evaluate_files(pred_path, gt_path, 'smpl', gendered_root)
+  np.testing.assert_allclose(result['per_sample']['mpvpe'], [expect, 0.0], atol=1e-3)
+
+
+def test_a_missing_gendered_model_is_named_not_replaced(gendered_root, tmp_path):
+  samples = pw3d_samples(tmp_path, ['neutral', 'male'])
+  gt = evaluate.gt_from_samples(samples)
+  with pytest.raises(evaluate.EvaluationError,
+                     match=r"(?s)GT sample '501' is male.*SMPL_MALE\.pkl"):
+    evaluate.evaluate_entries(gt, gt, 'smpl', gendered_root)
+  smpl = body_models.load(gendered_root, 'smpl')
+  with pytest.raises(evaluate.EvaluationError, match='pass the model folder'):
+    evaluate.evaluate_entries(gt, gt, 'smpl', smpl)
+  bad = {'1': dict(gt[samples[0].ann_id], gender='other')}
+  with pytest.raises(evaluate.EvaluationError, match=r"GT record '1'.*'other'"):
+    evaluate.evaluate_entries(bad, bad, 'smpl', gendered_root)
 
 
 # -------------------------------------------------------------------------------- CLI

@@ -48,7 +48,11 @@ def test_entry_round_trip_is_exact(family):
   params = random_params(family)
   entry = export.to_released_entry(family, params, [1500.5, 1500.5], [320.25, 240.0])
   assert list(entry) == [export.PARAM_KEY[family], 'cam_param']
-  inner = entry[export.PARAM_KEY[family]]
+  inner = dict(entry[export.PARAM_KEY[family]])
+  # SMPL-X's part flags: a body-only fit annotated no hand or face from its own data.
+  flags = {k: inner.pop(k) for k in ('lhand_valid', 'rhand_valid', 'face_valid') if k in inner}
+  assert flags == ({'lhand_valid': False, 'rhand_valid': False, 'face_valid': False}
+                   if family == 'smplx' else {})
   assert {k: len(v) for k, v in inner.items()} == RELEASED_LENGTHS[family]
   # Through JSON text, as a regressor reads it.
   back, focal, princpt = export.from_released_entry(family, json.loads(json.dumps(entry)))

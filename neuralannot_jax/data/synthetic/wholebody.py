@@ -151,7 +151,9 @@ def sample_params(rng, ctx):
 
 def gt_entry(params, transl, focal, princpt):
   """The released-layout GT record of one person (float32-exact numbers)."""
-  return export.to_released_entry('smplx', {**params, 'transl': transl}, focal, princpt)
+  # The GT has its hands and face (a merge's flags would say so too).
+  return export.to_released_entry('smplx', {**params, 'transl': transl}, focal, princpt,
+                                  parts_valid=True)
 
 
 def keypoint_visibility(points, tolerance, focal, princpt, depth):
