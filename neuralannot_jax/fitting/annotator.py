@@ -30,12 +30,13 @@ from neuralannot_jax.fitting import fit2d
 from neuralannot_jax.fitting import fit3d
 
 # SMPLify-X's weights and Geman-McClure scale (100 px) were set on whole photos, where a
-# person is several hundred pixels tall. The 2D fit measures its residuals in pixels of a
-# crop of this side (a body ~800 px tall), whatever crop the network sees. Measured in the
-# pixels of the demo's 64 px crops instead, the priors weigh ~250x more, and the fitted
-# poses keep about half the spread of the GT's (synthetic COCO-style set: MPJPE 183 mm at
-# 64 px, 153 mm at 256, 149 mm at 1024).
-REFERENCE_CROP = 1024
+# person is several hundred pixels tall and a hand about a tenth of that. The 2D fit
+# measures its residuals in pixels of a crop of this side per family (a body ~800 px tall,
+# a hand ~200 px), whatever crop the network sees. Measured in the pixels of the demo's
+# 64 px crops instead, the body priors weigh ~250x more and the fitted poses keep half
+# the GT's spread. Synthetic sets, MPJPE of the fit (mm) at reference 64 / 256 / 1024 px:
+# COCO-style bodies 183 / 153 / 149, FreiHAND-style hands 54 / 55 / 66.
+REFERENCE_CROP = {'smpl': 1024, 'smplx': 1024, 'mano': 256}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,8 @@ class Settings:
   steps_3d, lr_3d: Adam steps / step size of `fit_3d`.
   steps_per_stage, lr_2d: of `fit_2d` (one camera stage + SMPLify-X's four stages).
   sigma_px: Geman-McClure scale in pixels of a `reference_crop` crop.
-  reference_crop: the crop side (pixels) the 2D fit's residuals are measured at.
+  reference_crop: the crop side (pixels) the 2D fit's residuals are measured at; 0: the
+    family's `REFERENCE_CROP`.
   try_flip: `fit_2d`'s second start facing away from the camera.
   refine_steps, refine_lr: Adam steps / step size of `refine_batch`.
   """
@@ -54,7 +56,7 @@ class Settings:
   steps_per_stage: int = fit2d.DEFAULT_STEPS_PER_STAGE
   lr_2d: float = fit2d.DEFAULT_LR
   sigma_px: float = fit2d.DEFAULTS['sigma']
-  reference_crop: int = REFERENCE_CROP
+  reference_crop: int = 0
   try_flip: bool = True
   refine_steps: int = 200
   refine_lr: float = 0.01
@@ -94,8 +96,8 @@ def fit_batch(body_model, mapping, batch, *, mode, crop_size, settings, vposer_p
     params = _params_only(body_model, fit)
   if not from_3d.all():
     focal, princpt = camera.crop_camera(crop_size)
-    options = {'sigma': settings.sigma_px,
-               'pixel_scale': settings.reference_crop / float(crop_size)}
+    reference = settings.reference_crop or REFERENCE_CROP[body_model.family]
+    options = {'sigma': settings.sigma_px, 'pixel_scale': reference / float(crop_size)}
     fit = fit2d.fit_2d(body_model, batch['joints_2d'], batch['valid'], mapping,
                        focal=focal, princpt=princpt, vposer_params=vposer_params,
                        steps_per_stage=settings.steps_per_stage, lr=settings.lr_2d,
