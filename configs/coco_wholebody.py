@@ -8,8 +8,14 @@ batch 192, Adam at lr 1e-4 dropped x10 once. Give the ImageNet backbone with
 tools/convert_torchvision_resnet.py), and VPoser v2 with
 --config.parts.body.model.vposer_path=vposer.npz (tools/convert_vposer.py).
 
+COCO's annotated hips sit lower and wider than SMPL-X's hip joints: the body part requires
+the COCO hip regressor the authors use, J_regressor_coco_hip_smplx.npy (2 x 10475: left hip,
+right hip; a 17- or 133-row COCO regressor is read by name too), and stops naming it when it
+is missing.
+
     python -m neuralannot_jax.main --config=configs/coco_wholebody.py \\
-        --config.dataset.root=~/data/coco --config.body_model.path=~/models
+        --config.dataset.root=~/data/coco --config.body_model.path=~/models \\
+        --config.parts.body.model.regressor=~/models/J_regressor_coco_hip_smplx.npy
 
 `body_model.path` holds smplx/SMPLX_NEUTRAL.npz, mano/MANO_RIGHT.pkl + MANO_LEFT.pkl and
 flame/ (FLAME_NEUTRAL.pkl or generic_model.pkl with its landmark embeddings).

@@ -256,14 +256,19 @@ def read_shard(path):
   return meta, annotations
 
 
+def read_meta(path):
+  """The header of the shard at `path` (its arrays are not read)."""
+  with np.load(path) as data:
+    return json.loads(str(data['meta']))
+
+
 def shard_is_current(path, made_from, start, stop, num_samples):
   """Whether the shard at `path` holds exactly this share made from `made_from` (a run
   killed after writing it resumes there). Reads only its header."""
   if not os.path.exists(path):
     return False
   try:
-    with np.load(path) as data:
-      meta = json.loads(str(data['meta']))
+    meta = read_meta(path)
   except (OSError, ValueError, KeyError) as e:
     logging.warning('annotation shard %s is unreadable (%s); annotating its share again',
                     path, e)
@@ -271,6 +276,24 @@ def shard_is_current(path, made_from, start, stop, num_samples):
   return (meta.get('made_from') == made_from
           and (meta.get('start'), meta.get('stop'), meta.get('num_samples'))
           == (start, stop, num_samples))
+
+
+def made_now(metas):
+  """{'samples': annotations, 'seconds': the slowest share's time} of the shards this run
+  made (their headers, `metas`), or None when it made none: a resumed merge of shards an
+  earlier run wrote annotated nothing, and has no annotation rate."""
+  if not metas:
+    return None
+  return {'samples': sum(len(m['ann_ids']) for m in metas),
+          'seconds': max(float(m['seconds']) for m in metas)}
+
+
+def images_per_s(made):
+  """Annotation rate of `made_now`'s record: its samples over the slowest share's time (the
+  processes annotate side by side); None when nothing was annotated in this run."""
+  if made is None:
+    return None
+  return made['samples'] / max(made['seconds'], 1e-9)
 
 
 def merge_shards(output, process_count, made_from, num_samples):
@@ -330,9 +353,9 @@ def annotate_in_shards(annotate_share, output, made_from, num_samples, prepare=N
       made: work all processes must take part in, such as restoring the checkpoint (orbax
       restores collectively), even those whose own shard is already done.
   Returns:
-    on process 0, (annotations of the whole set in sample order, skipped ann_ids, the shard
-    paths read); None on the other processes. Every process returns after all shards are
-    written.
+    on process 0, (annotations of the whole set in sample order, skipped ann_ids,
+    `made_now` of the shards annotated by this call: None when every one was reused); None
+    on the other processes. Every process returns after all shards are written.
   """
   made_from = json.loads(json.dumps(made_from))  # as the shards store it (tuples: lists)
   p, n = jax.process_index(), jax.process_count()
@@ -356,7 +379,10 @@ def annotate_in_shards(annotate_share, output, made_from, num_samples, prepare=N
   barrier(f'annotation shards of {os.path.basename(output)}')
   if p != 0:
     return None
-  return merge_shards(output, n, made_from, num_samples)
+  annotations, skipped, _ = merge_shards(output, n, made_from, num_samples)
+  # Shards current before this call were annotated by an earlier run: not timed here.
+  fresh = [read_meta(shard_path(output, q, n)) for q in range(n) if not current[q]]
+  return annotations, skipped, made_now(fresh)
 
 
 def shard_files(output):
@@ -368,5 +394,5 @@ def shard_files(output):
 
 
 __all__ = ['detect_launcher', 'slurm_local_device_ids', 'initialize', 'barrier', 'share', 'local_mesh', 'local_copy',
-           'shard_path', 'write_shard', 'read_shard', 'shard_is_current', 'merge_shards',
-           'shard_files']
+           'shard_path', 'write_shard', 'read_shard', 'read_meta', 'shard_is_current',
+           'made_now', 'images_per_s', 'merge_shards', 'annotate_in_shards', 'shard_files']

@@ -34,6 +34,7 @@ import json
 import os
 import sys
 
+from absl import logging
 import jax
 import numpy as np
 
@@ -51,6 +52,16 @@ HAND_SIDES = ('right', 'left')
 # (3DPW's) on another gender's template make another body, so GT meshes need it.
 GENDER_KEY = 'gender'
 GENDERS = ('neutral', 'male', 'female')
+# A parameter beyond this is no pose or shape (angles are radians, betas standard
+# deviations, translations metres): the mesh it gives is garbage or overflows, and one such
+# entry would swamp the means or stop the SVD of the alignment.
+ABSURD_PARAM = 1e6
+# Entries named in the warning about skipped ones; the result lists them all.
+NAMED_SKIPS = 5
+# Families with a face contour: the 17 pose-dependent jaw-line landmarks. Without it the
+# jaw line of FACE_68 / COCO_WHOLEBODY_133 has no model point, so it goes unsupervised and
+# unscored.
+FACE_CONTOUR_FAMILIES = ('smplx', 'flame')
 
 
 class EvaluationError(ValueError):
@@ -249,7 +260,8 @@ def _stack_params(params, model, what):
     if value is None:
       out[name] = np.zeros((n, size), np.float32)
       continue
-    value = np.asarray(value, np.float32).reshape(n, -1)
+    with np.errstate(over='ignore'):   # beyond float32 is inf: `row_problems` names it
+      value = np.asarray(value, np.float32).reshape(n, -1)
     if value.shape[1] > size or (value.shape[1] < size and name not in ('betas', 'expression')):
       raise EvaluationError(f'{what}: {name} has {value.shape[1]} numbers per sample; the '
                             f'{model.family} model takes {size}')
@@ -271,6 +283,38 @@ def _fetch_chunk(dispatched):
   return np.asarray(out.joints, np.float64)[:n], np.asarray(out.vertices, np.float64)[:n]
 
 
+def row_problems(params, what):
+  """{row: why} for the rows of stacked params {name: (N, P)} that cannot be scored.
+
+  A row is unscorable when a value is NaN or infinite, or beyond ABSURD_PARAM.
+  """
+  problems = {}
+  for name in sorted(params):
+    value = params[name]
+    with np.errstate(invalid='ignore'):
+      size = np.abs(value).max(1, initial=0.0)
+    for row in np.flatnonzero(~np.isfinite(value).all(1)):
+      problems.setdefault(int(row), f'{what} {name} is not finite')
+    for row in np.flatnonzero(np.isfinite(size) & (size > ABSURD_PARAM)):
+      problems.setdefault(int(row), f'{what} {name} has |value| {size[row]:.3g} > '
+                          f'{ABSURD_PARAM:g}')
+  return problems
+
+
+def _zero_rows(params, rows):
+  """params with the given rows zeroed: those samples still pass (cheaply) through the
+  forward pass, so that every chunk keeps its shape, and are dropped afterwards."""
+  out = {k: v.copy() for k, v in params.items()}
+  for v in out.values():
+    v[rows] = 0.0
+  return out
+
+
+def _finite_samples(*points):
+  """(n,) True where every (n, ..., 3) array holds only finite numbers for that sample."""
+  return np.logical_and.reduce([np.isfinite(p).reshape(len(p), -1).all(1) for p in points])
+
+
 def _pck_counts(errors_mm, valid, thresholds):
   """(n, T) number of valid points per sample with error <= each threshold."""
   w = _weights(valid, errors_mm.shape + (1,)) > 0
@@ -280,6 +324,11 @@ def _pck_counts(errors_mm, valid, thresholds):
 def _chunk_metrics(pred_out, gt_out, model, mapping, root_index, thresholds):
   """Per-sample metrics of one chunk: {name: (n,) or (n, T)}, millimetres."""
   (pj, pv), (gj, gv) = pred_out, gt_out
+  # A non-finite mesh (from finite but extreme parameters) would stop the batched SVD
+  # for the whole chunk: it is zeroed here and the sample dropped by `_summarise`.
+  finite = _finite_samples(pj, pv, gj, gv)
+  if not finite.all():
+    pj, pv, gj, gv = (np.where(finite[:, None, None], p, 0.0) for p in (pj, pv, gj, gv))
   # The root comes from the model's own joints, whatever set is scored, so that joints
   # and vertices are centred on the same point.
   p_root, g_root = pj[:, root_index], gj[:, root_index]
@@ -294,7 +343,8 @@ def _chunk_metrics(pred_out, gt_out, model, mapping, root_index, thresholds):
   out = {'mpjpe': _mean_error(joint_err, valid, MM_PER_M),
          'pa_mpjpe': _mean_error(pa_joint_err, valid, 1.0),
          'mpvpe': _mean_error(vert_err, None, MM_PER_M),
-         'pa_mpvpe': _mean_error(pa_vert_err, None, 1.0)}
+         'pa_mpvpe': _mean_error(pa_vert_err, None, 1.0),
+         '_finite_mesh': finite}
   if thresholds is not None:
     out['_pck_joints'] = _pck_counts(pa_joint_err, valid, thresholds)
     out['_pck_vertices'] = _pck_counts(pa_vert_err, None, thresholds)
@@ -324,6 +374,9 @@ def _per_sample(pred, gt, model, *, joint_mapping, root_index, chunk_size, thres
   n_gt, gt = _stack_params(gt, gt_model, 'gt')
   if n != n_gt:
     raise EvaluationError(f'pred has {n} samples and gt {n_gt}')
+  problems = {**row_problems(gt, 'gt'), **row_problems(pred, 'pred')}
+  if problems:
+    pred, gt = _zero_rows(pred, sorted(problems)), _zero_rows(gt, sorted(problems))
   num_out = len(model.joint_names)
   if not 0 <= root_index < num_out:
     raise EvaluationError(f'root_index {root_index} is outside the {model.family} '
@@ -346,16 +399,53 @@ def _per_sample(pred, gt, model, *, joint_mapping, root_index, chunk_size, thres
   if not chunks:
     return {m: np.zeros(0) for m in METRICS}
   out = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+  finite_mesh = out.pop('_finite_mesh')
+  # Why each sample cannot be scored, '' for those that can (`_summarise` drops the rest).
+  out['_problem'] = np.array([problems.get(k, '' if finite_mesh[k] else 'the mesh is not '
+                                           'finite') for k in range(n)], dtype=object)
   if model.family in plausibility.FAMILIES and 'body_pose' in pred:
     out['implausible'] = plausibility.implausible(pred['body_pose'],
                                                   model.family).astype(np.float64)
   return out
 
 
+def _drop_unscorable(per_sample, ids):
+  """(per_sample, ids) without the samples `_per_sample` flagged, and {id: why} of those."""
+  problem = per_sample.pop('_problem', None)
+  if problem is None or not any(problem):
+    return per_sample, list(ids), {}
+  keep = np.array([not p for p in problem])
+  skipped = {ids[k]: problem[k] for k in np.flatnonzero(~keep)}
+  return ({k: v[keep] for k, v in per_sample.items()},
+          [i for i, ok in zip(ids, keep) if ok], skipped)
+
+
+def _report_skipped(skipped, total):
+  """Log the skipped entries (the first few by name); EvaluationError when none is left."""
+  named = ', '.join(f'{i!r} ({why})' for i, why in list(skipped.items())[:NAMED_SKIPS])
+  more = f' and {len(skipped) - NAMED_SKIPS} more' if len(skipped) > NAMED_SKIPS else ''
+  if len(skipped) == total:
+    raise EvaluationError(f'none of the {total} entries can be scored: every one has '
+                          f'non-finite or absurd values, e.g. {named}{more}')
+  logging.warning('evaluate: skipped %d of %d entries with non-finite or absurd values '
+                  '(|value| > %g): %s%s', len(skipped), total, ABSURD_PARAM, named, more)
+
+
 def _summarise(per_sample, ids, info, thresholds):
-  """Means and AUCs of per-sample metrics -> the result dict (see `evaluate_params`)."""
+  """Means and AUCs of per-sample metrics -> the result dict (see `evaluate_params`).
+
+  Samples flagged unscorable are left out and counted ('skipped_nonfinite', with their
+  ids and why in 'skipped_nonfinite_ids').
+  """
+  total = len(ids)
+  per_sample, ids, skipped = _drop_unscorable(dict(per_sample), list(ids))
+  if skipped:
+    _report_skipped(skipped, total)
   count = len(per_sample['mpjpe'])
   result = dict(info, count=count, units='mm')
+  if skipped:
+    result['skipped_nonfinite'] = len(skipped)
+    result['skipped_nonfinite_ids'] = {str(i): why for i, why in skipped.items()}
   for m in METRICS:
     values = per_sample[m]
     result[m] = float(np.nanmean(values)) if np.any(np.isfinite(values)) else float('nan')
@@ -411,6 +501,11 @@ def evaluate_params(pred, gt, body_model, *, joint_mapping=None, root_index=0, i
      'family', 'joints' (what was scored), 'root_index', 'root_joint', 'units': 'mm',
      'per_sample': {'ids': [...], 'mpjpe': (N,), 'pa_mpjpe': (N,), 'mpvpe': (N,),
      'pa_mpvpe': (N,)}}. A sample with no valid joint has NaN, left out of the means.
+    A sample with a NaN, infinite or absurd (> ABSURD_PARAM) parameter, or a non-finite
+    mesh, is skipped: not in 'count' nor 'per_sample', counted in 'skipped_nonfinite'
+    with {id: why} in 'skipped_nonfinite_ids' (both only when one is), first few logged.
+  Raises:
+    EvaluationError when every sample is skipped.
   """
   thresholds = _default_thresholds(body_model.family, auc_thresholds)
   per_sample = _per_sample(pred, gt, body_model, joint_mapping=joint_mapping,
@@ -593,15 +688,35 @@ def stack_entries(entries, ids):
   return out
 
 
+def load_with_face_contour(path, family, **options):
+  """`body_models.load(path, family, **options)`, for SMPL-X and FLAME with the face contour.
+
+  A FLAME file without its contour embedding (flame_dynamic_embedding.npy beside it) loads
+  without, with a warning: its jaw-line points are then left out, as they were before.
+  """
+  if family not in FACE_CONTOUR_FAMILIES:
+    return body_models.load(path, family, **options)
+  try:
+    return body_models.load(path, family, use_face_contour=True, **options)
+  except ValueError as e:
+    if 'dynamic_lmk_faces_idx' not in str(e):   # body_models' "no contour embedding"
+      raise
+  logging.warning('%s: the %s model has no face-contour embedding (for FLAME '
+                  'flame_dynamic_embedding.npy beside the model file): the 17 jaw-line '
+                  'points of the face are left out', path, family)
+  return body_models.load(path, family, **options)
+
+
 def load_models(model_path, family, *, gender='neutral', sides=HAND_SIDES):
-  """{side: BodyModel} for MANO (the sides asked for), else {None: BodyModel}.
+  """{side: BodyModel} for MANO (the sides asked for), else {None: BodyModel} (SMPL-X and
+  FLAME with the face contour: `load_with_face_contour`).
 
   Args:
     model_path: a model file or a folder in the smplx layout. For MANO a folder gives
       MANO_RIGHT and MANO_LEFT; a single file serves only the side its name says.
   """
   if family != 'mano':
-    return {None: body_models.load(model_path, family, gender=gender)}
+    return {None: load_with_face_contour(model_path, family, gender=gender)}
   models = {}
   for side in sides:
     if os.path.isfile(model_path):
@@ -649,7 +764,7 @@ def gt_model_of(model, pred_model, family, gender, gt_gender, example):
   if isinstance(model, (str, os.PathLike)):
     folder = model if os.path.isdir(model) else os.path.dirname(os.path.abspath(model))
     try:
-      return body_models.load(folder, family, gender=gt_gender)
+      return load_with_face_contour(folder, family, gender=gt_gender)
     except (OSError, ValueError) as e:   # ModelFileError is a ValueError
       raise EvaluationError(f'GT sample {example!r} is {gt_gender}: it is scored on the '
                             f'{gt_gender} {family} model, which is missing: {e}') from None
@@ -771,6 +886,10 @@ def format_table(result):
   if 'implausible_pct' in result:
     label = f'implausible (%, >{plausibility.MARGIN_DEG:g} deg)'
     lines.append(f'  {label:<{width}} {result["implausible_pct"]:8.1f}')
+  if result.get('skipped_nonfinite'):
+    named = ', '.join(list(result['skipped_nonfinite_ids'])[:NAMED_SKIPS])
+    lines.append(f'skipped: {result["skipped_nonfinite"]} entries with non-finite or absurd '
+                 f'values (e.g. {named})')
   if 'missing_in_pred' in result:
     lines.append(f'missing: {result["missing_in_pred"]} GT ids have no prediction, '
                  f'{result["missing_in_gt"]} predictions have no GT')
@@ -829,12 +948,13 @@ def main(argv=None):
   return 0
 
 
-__all__ = ['MM_PER_M', 'HAND_AUC_THRESHOLDS_MM', 'EvaluationError', 'procrustes_transform',
-           'procrustes_align', 'root_align', 'point_errors', 'mpjpe', 'pa_error', 'pck',
-           'auc', 'auc_of_curve', 'evaluate_params', 'load_entries', 'hand_side',
+__all__ = ['MM_PER_M', 'HAND_AUC_THRESHOLDS_MM', 'ABSURD_PARAM', 'EvaluationError',
+           'procrustes_transform', 'procrustes_align', 'root_align', 'point_errors', 'mpjpe',
+           'pa_error', 'pck', 'auc', 'auc_of_curve', 'evaluate_params', 'load_entries', 'hand_side',
            'gt_from_samples', 'sample_key', 'stack_entries', 'GENDER_KEY', 'GENDERS',
            'check_gender', 'split_genders', 'gt_model_of', 'load_models',
-           'evaluate_entries', 'evaluate_files',
+           'FACE_CONTOUR_FAMILIES', 'load_with_face_contour',
+           'evaluate_entries', 'evaluate_files', 'row_problems',
            'format_table', 'main']
 
 

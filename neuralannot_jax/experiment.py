@@ -34,7 +34,6 @@ import ml_collections
 
 import numpy as np
 
-import body_models
 from body_models.synthetic import h36m_regressor
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import decode
@@ -42,6 +41,7 @@ from neuralannot_jax import distributed
 from neuralannot_jax import export
 from neuralannot_jax import train as train_lib
 from neuralannot_jax import world_frame
+from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import views
 from neuralannot_jax.fitting import annotator as fitting_annotator
 
@@ -89,6 +89,10 @@ def default_config():
   # GT in the released pseudo-GT layout, for the evaluate stage; empty: the GT parameters the
   # reader attached to the samples (3DPW, FreiHAND, fits shipped with Human3.6M), if any.
   c.dataset.gt_file = ''
+  # The dataset's joints are the body model's own (a set rendered from it, as the synthetic
+  # whole-body set's parts are): matched by name, no `model.regressor` needed. Not true of
+  # real captures (Human3.6M, MPI-INF-3DHP, COCO): on those the run warns.
+  c.dataset.model_joints = False
   # Defects added to the GT joints the annotators see, seeded (`data.views.NoisyJoints`):
   # Gaussian noise (std per coordinate: 2D in pixels, 3D in mm), the probability of a
   # left/right swap in a sample's 2D joints, and of each labelled joint going missing.
@@ -118,7 +122,9 @@ def default_config():
   c.model.pose_prior.num_poses = 20000
   c.model.pose_prior.num_steps = 2000
   c.model.pose_prior.hidden = 512
-  # (T, V) vertex regressor .npy for the dataset's joints, e.g. J_regressor_h36m_correct.npy.
+  # Vertex regressor .npy for the dataset's joints: (T, V), or (2, V) for the COCO hips.
+  # Required on Human3.6M, MPI-INF-3DHP and COCO bodies, whose joints are not the model's
+  # (the run stops naming the file: J_regressor_h36m_correct.npy, ...; see the README).
   c.model.regressor = ''
   c.model.compute_dtype = 'float32'
 
@@ -169,8 +175,9 @@ def default_config():
   c.fitting.steps_per_stage = 100
   c.fitting.lr_2d = 0.02
   # The 2D fit measures residuals in pixels of a crop of this side, whatever the network's
-  # crop: SMPLify-X's weights were set for people several hundred pixels tall.
-  c.fitting.reference_crop = 1024
+  # crop: SMPLify-X's weights were set for people several hundred pixels tall. 0: per
+  # family (`fitting.annotator.REFERENCE_CROP`: 1024 for bodies, 256 for hands).
+  c.fitting.reference_crop = 0
   # Geman-McClure scale in those pixels (SMPLify-X's 100).
   c.fitting.sigma_px = 100.0
   c.fitting.try_flip = True
@@ -332,17 +339,33 @@ def synthetic_regressor(config, body_model):
   return path
 
 
+def check_joints(config, joint_set):
+  """On a real dataset, stop unless `model.regressor` gives the joints that are not the
+  model's (`joint_sets.check_regressor`); warn where `dataset.model_joints` waives that."""
+  family = config.body_model.family
+  if config.dataset.format == 'synthetic':
+    return
+  if not config.dataset.model_joints:
+    joint_sets.check_regressor(family, joint_set, _path(config.model.regressor) or None)
+  elif joint_sets.required_regressor_joints(family, joint_set) and not config.model.regressor:
+    logging.warning('dataset.model_joints: %s joints matched to the %s model\'s by name; right '
+                    'only for a set made from the model, not for real captures', joint_set,
+                    family)
+
+
 def load_body_model(config, path=None):
   """The configured body model. In-the-wild hands are MANO PCA coefficients, so SMPL-X and
-  MANO are then loaded with the head's number of PCA components."""
+  MANO are then loaded with the head's number of PCA components. SMPL-X and FLAME come
+  with their face contour, so that a jaw line in the joint set is supervised."""
+  from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
   path = prepare_body_model(config) if path is None else path
   family = config.body_model.family
   pca = {}
   if config.model.mode == 'wild' and family in ('smplx', 'mano'):
     pca = {'use_pca': True,
            'num_pca_comps': decode.HeadSpec(family, 'wild').num_hand_comps}
-  return body_models.load(path, family, gender=config.body_model.gender,
-                          num_betas=config.body_model.num_betas, **pca)
+  return evaluate.load_with_face_contour(path, family, gender=config.body_model.gender,
+                                         num_betas=config.body_model.num_betas, **pca)
 
 
 # ----------------------------------------------------------------------------- data
@@ -563,6 +586,7 @@ def run(config):
     config.model.regressor = regressor
   samples, gt_file, fmt = load_samples(config, model_path)
   joint_set = samples[0].joint_set
+  check_joints(config, joint_set)
   summary.update(samples=len(samples), joint_set=joint_set, body_model=repr(body_model))
   tconfig = train_config(config, joint_set)
   tconfig.num_landmarks = body_model.num_landmarks
@@ -605,7 +629,8 @@ def run(config):
     if (record is not None and all(record.get(k) == v for k, v in made_from.items())
         and os.path.exists(output + '.json')):
       logging.info('annotate: %s.json is from %s; kept', output, made_from)
-      summary.update(annotate_images_per_s=record.get('images_per_s'))
+      summary.update(annotate_images_per_s=record.get('images_per_s'),
+                     skipped_images=record.get('skipped', 0))
     else:
       t0 = time.perf_counter()
       progress = bool(config.progress) and jax.process_index() == 0
@@ -666,6 +691,7 @@ def run(config):
           os.remove(path)
         summary['annotate_images_per_s'] = len(annotations) / max(seconds, 1e-9)
         summary['annotated'] = len(annotations)
+        summary['skipped_images'] = len(skipped)
     summary['pseudo_gt'] = output + '.json'
 
   if 'evaluate' in todo and jax.process_index() == 0:

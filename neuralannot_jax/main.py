@@ -24,6 +24,7 @@ are detected; elsewhere give --coordinator_address, --num_processes and --proces
 `neuralannot_jax/distributed.py` for the commands. Batch sizes in the config are global.
 """
 
+import glob
 import json
 import logging as std_logging
 import os
@@ -67,6 +68,59 @@ _PROCESS_ID = flags.DEFINE_integer(
 flags.mark_flags_as_required(['config'])
 
 
+# The repository's configs/*.py, listed when --config names no file.
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           'configs')
+
+
+def config_argument(argv):
+  """The value of --config in argv (--config=V or --config V, one dash or two), or None."""
+  for k, arg in enumerate(argv[1:], 1):
+    if arg == '--':                       # no flags after this
+      break
+    name, eq, value = arg.lstrip('-').partition('=')
+    if not arg.startswith('-') or name != 'config':
+      continue
+    if eq:
+      return value
+    return argv[k + 1] if k + 1 < len(argv) else None
+  return None
+
+
+def _shown(path):
+  """path relative to the current folder where it is below it, else absolute."""
+  relative = os.path.relpath(path)
+  return path if relative.startswith('..') else relative
+
+
+def missing_config_message(argv, configs_dir=CONFIGS_DIR):
+  """The one-line error for a --config that names no file, else None.
+
+  The config flag is parsed (and its file loaded) by ml_collections before `main` runs,
+  whose error is several lines about an 'earlier failure to load'.
+  """
+  value = config_argument(argv)
+  if value is None:
+    return None                           # absl names the missing required flag
+  # ml_collections passes what follows a ':' to get_config.
+  path = value if os.path.isfile(value) else value.split(':', 1)[0]
+  if os.path.isfile(path):
+    return None
+  known = ', '.join(_shown(p) for p in sorted(glob.glob(os.path.join(configs_dir, '*.py'))))
+  return f'config file {path}: no such file; the configs are: {known or "none found"}'
+
+
+def skipped_images(summary):
+  """Samples whose image the annotate stage could not read: the summary's 'skipped_images',
+  else what the samples lack of pseudo-GTs ('annotated' is there when this run annotated:
+  every sample is annotated or skipped); 0 when unknown."""
+  if 'skipped_images' in summary:
+    return int(summary['skipped_images'])
+  if 'annotated' in summary and 'samples' in summary:
+    return int(summary['samples']) - int(summary['annotated'])
+  return 0
+
+
 def format_summary(summary):
   """The closing lines of a run: where the pseudo-GTs are, speed, and their scores."""
   lines = [f'work directory: {summary["workdir"]}',
@@ -79,6 +133,10 @@ def format_summary(summary):
     rate = summary.get('annotate_images_per_s')
     lines.append(f'pseudo-GTs: {summary["pseudo_gt"]} (and .npz)' +
                  (f'; annotate {rate:.1f} images/s' if rate else ''))
+  skipped = skipped_images(summary)
+  if skipped:
+    lines.append(f'skipped: {skipped} unreadable images (missing, undecodable or truncated): '
+                 'their samples have no pseudo-GT (the log names them)')
   evaluation = summary.get('evaluation')
   if evaluation:
     from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
@@ -137,5 +195,14 @@ def run(argv):
       json.dump({k: v for k, v in summary.items()}, f, indent=1, default=str)
 
 
-if __name__ == '__main__':
+def entry():
+  """`python -m neuralannot_jax.main`: a --config naming no file is one `error:` line."""
+  message = missing_config_message(sys.argv)
+  if message is not None:
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(2)
   app.run(main)
+
+
+if __name__ == '__main__':
+  entry()

@@ -16,15 +16,21 @@ computes the same step as a run on one device with the same global batch.
     model, optimizer = train(config, samples, '/tmp/run')   # resumes if /tmp/run has checkpoints
 
 `<workdir>/metrics.jsonl` gets one JSON line per logged step; `<workdir>/checkpoints` holds the
-orbax checkpoints (model + optimizer state; the step is the optimizer's step count).
+orbax checkpoints (model + optimizer state; the step is the optimizer's step count), each
+finite (a diverged state is refused, `save_checkpoint`) and recording the network it holds
+(`model_record`), so that resuming or annotating with another network is a clear error.
 """
 
+import contextlib
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
+import logging as std_logging
 import math
 import os
+import sys
 import time
 from typing import Any, Optional, Sequence
 
@@ -86,6 +92,8 @@ class TrainConfig:
     compute_dtype: 'float32' or 'bfloat16' (parameters stay float32).
     checkpoint_every: save every this many steps (and always at the end); 0 = only at the end.
     max_to_keep: checkpoints kept on disk.
+    resume_step: resume from the checkpoint of this step (0: the latest); the later ones are
+      deleted (they belong to the run being abandoned, e.g. one that diverged).
     log_every: metrics.jsonl / progress-bar period in steps.
     num_workers: decode threads of the Loader.
     progress: show a tqdm bar.
@@ -118,6 +126,7 @@ class TrainConfig:
   compute_dtype: str = 'float32'
   checkpoint_every: int = 1000
   max_to_keep: int = 2
+  resume_step: int = 0
   log_every: int = 10
   num_workers: int = 4
   progress: bool = True
@@ -424,14 +433,28 @@ def warm_start_joints(config, model, body_model, samples, step_spec, mesh):
                '%.4f -> %.4f', steps, global_batch, first['joints_3d'], last['joints_3d'])
 
 
+class DivergedError(FloatingPointError, ValueError):
+  """Training diverged (a non-finite loss or model). Also a ValueError: the command line
+  reports it as one `error:` line, since the fix is a setting (learning rate, resume step)."""
+
+
 def check_finite(metrics, step):
-  """Host-side NaN / inf guard: float metrics, or FloatingPointError naming the step."""
+  """Host-side NaN / inf guard: float metrics, or DivergedError naming the step."""
   values = {k: float(v) for k, v in jax.device_get(metrics).items()}
   if not math.isfinite(values['loss']):
-    raise FloatingPointError(
-        f'train: the loss is not finite at step {step} ({values}); lower the learning rate, '
-        'check the batch for bad annotations, or resume from an earlier checkpoint')
+    raise DivergedError(
+        f'train: the loss is not finite at step {step} ({values}); lower the learning rate '
+        'or check the batch for bad annotations.')
   return values
+
+
+@jax.jit
+def all_finite(tree):
+  """Whether every float array of `tree` is finite: one device bool, one reduction per array
+  (cheap beside a step; run before each save, not every step)."""
+  flags = [jnp.isfinite(x).all() for x in jax.tree.leaves(tree)
+           if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(flags)) if flags else jnp.bool_(True)
 
 
 # ----------------------------------------------------------------------------- loop
@@ -461,22 +484,192 @@ def load_vposer(config):
   return vposer_lib.init_params(jax.random.key(config.seed), latent_dim=spec.latent_dim)
 
 
+# ----------------------------------------------------------------------------- checkpoints
+
+
+# The settings that make a checkpoint's network, by their experiment config names: a
+# checkpoint records them (`model_record`) and is restored only into the same network.
+MODEL_FIELDS = {'family': 'body_model.family', 'mode': 'model.mode', 'depth': 'model.depth',
+                'crop_size': 'model.crop_size', 'joint_set': 'the joint set'}
+
+
+def model_record(config):
+  """{field: value} of `MODEL_FIELDS` for `config`, json-safe."""
+  return {k: (int(v) if isinstance(v, (int, np.integer)) else str(v))
+          for k, v in ((k, getattr(config, k)) for k in MODEL_FIELDS)}
+
+
+def model_mismatch_error(directory, details):
+  """The ValueError for checkpoints of another network than the config's."""
+  train_dir = os.path.dirname(os.path.abspath(str(directory)))
+  return ValueError(
+      f'train: the checkpoints in {directory} were made with another model ({details}); '
+      f'use a new --workdir, or delete {train_dir} to train this model from scratch')
+
+
+def check_model(recorded, config, directory):
+  """ValueError naming every `MODEL_FIELDS` setting in which a checkpoint's record differs."""
+  current = model_record(config)
+  diffs = [f'{MODEL_FIELDS[k]} {recorded[k]}, now {current[k]}' for k in MODEL_FIELDS
+           if k in recorded and recorded[k] != current[k]]
+  if diffs:
+    raise model_mismatch_error(directory, '; '.join(diffs))
+
+
+def is_disk_full(error):
+  """Whether an exception (or message) is a full disk: OSError ENOSPC, or tensorstore's
+  ValueError (RESOURCE_EXHAUSTED: ... No space left on device [os_error_code='28'])."""
+  if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+    return True
+  return error is not None and 'No space left on device' in str(error)
+
+
+@contextlib.contextmanager
+def disk_full_as_oserror(directory):
+  """Turn a full disk while writing checkpoints into one OSError naming `directory`."""
+  try:
+    yield
+  except Exception as e:  # pylint: disable=broad-except
+    if not is_disk_full(e):
+      raise
+    raise OSError(errno.ENOSPC, 'No space left on device while writing a checkpoint (free '
+                  'some space and re-run: training resumes from the last checkpoint written)',
+                  str(directory)) from e
+
+
+def _orbax_write_leftover(unraisable):
+  """Whether an unraisable exception is left over from a failed orbax write.
+
+  When a checkpoint write fails (a full disk), orbax's event loop ends at the first error
+  while tensorstore still completes the other writes: each completion reports the closed
+  loop (`RuntimeError: Event loop is closed`), and the abandoned write coroutines fail
+  again when Python shuts down. Some 200 tracebacks that bury the cause, which
+  `disk_full_as_oserror` reports once.
+  """
+  error = unraisable.exc_value
+  if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
+    return True
+  code = getattr(unraisable.object, 'cr_code', None)   # a coroutine's
+  return code is not None and f'{os.sep}orbax{os.sep}' in code.co_filename
+
+
+class _OrbaxDiskFullRecords(std_logging.Filter):
+  """Drops orbax's own log records of a full disk (five, each with a traceback, for one
+  failed write), which `disk_full_as_oserror` reports once; keeps every other record."""
+
+  def filter(self, record):
+    if f'{os.sep}orbax{os.sep}' not in record.pathname:
+      return True
+    error = record.exc_info[1] if record.exc_info else None
+    return not (is_disk_full(record.getMessage()) or is_disk_full(error))
+
+
+def _quiet_failed_writes():
+  """Install (once) what keeps a failed checkpoint write to one message: a
+  sys.unraisablehook dropping `_orbax_write_leftover`s (every other unraisable exception
+  goes to the previous hook), and `_OrbaxDiskFullRecords` on absl's logger."""
+  absl_logger = std_logging.getLogger('absl')
+  if not any(isinstance(f, _OrbaxDiskFullRecords) for f in absl_logger.filters):
+    absl_logger.addFilter(_OrbaxDiskFullRecords())
+  previous = sys.unraisablehook
+  if getattr(previous, 'drops_orbax_write_leftovers', False):
+    return
+
+  def hook(unraisable):
+    if not _orbax_write_leftover(unraisable):
+      previous(unraisable)
+
+  hook.drops_orbax_write_leftovers = True
+  sys.unraisablehook = hook
+
+
 def checkpoint_manager(workdir, config):
   """orbax CheckpointManager on the absolute `<workdir>/checkpoints`."""
+  _quiet_failed_writes()
   path = os.path.join(os.path.abspath(workdir), 'checkpoints')
   options = ocp.CheckpointManagerOptions(max_to_keep=int(config.max_to_keep), create=True)
-  return ocp.CheckpointManager(path, options=options)
+  # The handler named: reading a step's metadata then logs no warning about it.
+  return ocp.CheckpointManager(path, options=options,
+                               item_handlers=ocp.StandardCheckpointHandler())
 
 
-def restore_latest(manager, config, mesh, model, optimizer):
-  """Load the latest checkpoint into `model` / `optimizer` (in place); the step, or 0.
+def resume_hint(manager):
+  """How to go on after a divergence, with the steps saved in `manager`."""
+  saved = sorted(manager.all_steps())
+  if not saved:
+    return 'No checkpoint is saved yet: lower train.lr and re-run.'
+  return (f'Checkpoints saved in {manager.directory}: steps {saved}. Lower train.lr and '
+          f're-run (it resumes from step {saved[-1]}), or resume from an earlier step with '
+          'train.resume_step=<step>.')
+
+
+def save_checkpoint(manager, step, model, optimizer, config):
+  """Save model + optimizer state as checkpoint `step`, recording the network.
+
+  Raises:
+    DivergedError when the state is not finite (the loss is checked before the update, so
+      it can be finite while the update diverged): the checkpoints on disk stay the finite
+      ones, and a re-run resumes from one of them.
+    OSError (ENOSPC) naming the checkpoint folder when the disk is full.
+  """
+  state = nnx.state((model, optimizer))
+  if not bool(all_finite(state)):
+    raise DivergedError(f'train: the model is not finite after step {step} (the update '
+                        f'diverged); it was not saved. {resume_hint(manager)}')
+  with disk_full_as_oserror(manager.directory):
+    manager.save(step, args=ocp.args.StandardSave(state),
+                 custom_metadata={'model': model_record(config)})
+
+
+def close_checkpoints(manager, error=None):
+  """Finish the manager's writes and close it.
+
+  An interrupted run still finishes writing its last checkpoint, so that a re-run resumes
+  from it. A failed write raises (a full disk as one OSError, `disk_full_as_oserror`); while
+  `error` is already on its way it is logged instead, unless it is that same failure.
+  """
+  try:
+    with disk_full_as_oserror(manager.directory):
+      manager.wait_until_finished()
+  except Exception as e:  # pylint: disable=broad-except
+    with contextlib.suppress(Exception):
+      manager.close()  # its own wait raises the same failure again
+    if error is None:
+      raise
+    if not (is_disk_full(e) and is_disk_full(error)):
+      logging.warning('train: the last checkpoint was not written: %s', e)
+    return
+  manager.close()
+
+
+def resume_point(saved, resume_step, directory):
+  """The step to resume from: `resume_step`, or with 0 the latest of `saved` (0: none).
+
+  Raises:
+    ValueError listing the saved steps when `resume_step` is not one of them.
+  """
+  saved = sorted(int(s) for s in saved)
+  resume_step = int(resume_step)
+  if resume_step == 0:
+    return saved[-1] if saved else 0
+  if resume_step not in saved:
+    raise ValueError(f'train.resume_step={resume_step}: no checkpoint of that step in '
+                     f'{directory}; saved steps: {saved if saved else "none"}')
+  return resume_step
+
+
+def restore(manager, config, mesh, model, optimizer, step):
+  """Load checkpoint `step` into `model` / `optimizer` (in place).
 
   The target is an abstract state from `nnx.eval_shape`, given the replicated sharding so
   that orbax places every array on the whole mesh.
+
+  Raises:
+    ValueError naming the settings when the checkpoint holds another network.
   """
-  step = manager.latest_step()
-  if step is None:
-    return 0
+  recorded = (manager.metadata(step).custom_metadata or {}).get('model')
+  if recorded:
+    check_model(recorded, config, manager.directory)
 
   # Shapes only: no pretrained weights need reading for the abstract target.
   bare = dataclasses.replace(config, backbone_weights=None)
@@ -488,9 +681,37 @@ def restore_latest(manager, config, mesh, model, optimizer):
   sharding = NamedSharding(mesh, P())
   abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
                           abstract)
-  restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  try:
+    restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  except ValueError as e:
+    # A checkpoint without the record (older code): orbax's structure / shape errors.
+    message = str(e)
+    if ('structures do not match' not in message
+        and 'not compatible with the stored shape' not in message):
+      raise
+    raise model_mismatch_error(
+        manager.directory, 'its arrays do not fit this network: one of '
+        f'{", ".join(MODEL_FIELDS.values())} differs') from e
   nnx.update((model, optimizer), restored)
+
+
+def restore_latest(manager, config, mesh, model, optimizer):
+  """Load the latest checkpoint into `model` / `optimizer` (in place); the step, or 0."""
+  step = manager.latest_step()
+  if step is None:
+    return 0
+  restore(manager, config, mesh, model, optimizer, step)
   return int(step)
+
+
+def delete_after(manager, step):
+  """Delete the checkpoints after `step` (a run resumed from an earlier step abandons them)."""
+  later = sorted(s for s in manager.all_steps() if s > step)
+  if later:
+    logging.warning('train: resuming from step %d (train.resume_step): deleting the later '
+                    'checkpoints %s in %s', step, later, manager.directory)
+  for s in later:
+    manager.delete(s)
 
 
 def _batches(loader, start_step):
@@ -548,10 +769,12 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
                            num_workers=config.num_workers,
                            num_devices=jax.local_device_count())
   global_batch = config.batch_size * jax.process_count()
-  log = None
+  log, error = None, None
   try:
-    step = restore_latest(manager, config, mesh, model, optimizer)
+    step = resume_point(manager.all_steps(), config.resume_step, manager.directory)
     if step:
+      restore(manager, config, mesh, model, optimizer, step)
+      delete_after(manager, step)
       logging.info('train: resumed from step %d in %s', step, manager.directory)
     elif config.warm_start_steps > 0 and config.mode == 'mocap':
       warm_start_joints(config, model, body_model, samples, step_spec, mesh)
@@ -559,7 +782,8 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
       return model, optimizer
     bar = _progress(config, step)
     if jax.process_index() == 0:  # one log per run, not per host
-      log = metrics_log.MetricsLog(workdir, tensorboard=config.tensorboard)
+      # From `step` on: lines a killed run logged after its last checkpoint are dropped.
+      log = metrics_log.MetricsLog(workdir, tensorboard=config.tensorboard, start_step=step)
     batches = _batches(loader, step)
     # images/s counts from the end of the first step of this run, so compilation is left out.
     seen, start, rate = 0, None, 0.0
@@ -573,7 +797,10 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
       step += 1
       # float() of the loss waits for the step: the NaN guard, and on XLA:CPU with several
       # devices it keeps collectives from piling up.
-      values = check_finite(metrics, step)
+      try:
+        values = check_finite(metrics, step)
+      except DivergedError as e:
+        raise DivergedError(f'{e} {resume_hint(manager)}') from None
       if start is None:
         start = time.perf_counter()
       else:
@@ -587,17 +814,20 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
         bar.update(1)
       if config.checkpoint_every and step % config.checkpoint_every == 0 \
           or step == config.num_steps:
-        manager.save(step, args=ocp.args.StandardSave(nnx.state((model, optimizer))))
+        save_checkpoint(manager, step, model, optimizer, config)
     if bar is not None:
       bar.close()
     logging.info('train: %d steps, %.1f images/s; checkpoints in %s', step, rate,
                  manager.directory)
+  except BaseException as e:
+    error = e
+    raise
   finally:
-    # An interrupted run still finishes writing its last checkpoint, so a re-run resumes.
-    manager.wait_until_finished()
-    manager.close()
-    if log is not None:
-      log.close()
+    try:
+      close_checkpoints(manager, error)
+    finally:
+      if log is not None:
+        log.close()
   return model, optimizer
 
 
@@ -611,5 +841,7 @@ def _progress(config, step, total=None, desc='train'):
 
 __all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head_spec',
            'create_train_state', 'replicate', 'StepSpec', 'make_step_spec', 'network_inputs',
-           'loss_fn', 'train_step', 'warm_start_step', 'warm_start_joints', 'check_finite',
+           'loss_fn', 'train_step', 'warm_start_step', 'warm_start_joints', 'DivergedError',
+           'check_finite', 'all_finite', 'MODEL_FIELDS', 'model_record', 'checkpoint_manager',
+           'save_checkpoint', 'close_checkpoints', 'resume_point', 'restore', 'restore_latest',
            'step_batch', 'train']

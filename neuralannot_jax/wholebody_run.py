@@ -177,6 +177,9 @@ def part_config(config, name, model_root, root, options, gt_file):
   part.dataset.options = {**options, **dict(part.dataset.options), 'parts': parts}
   part.dataset.max_samples = config.dataset.max_samples
   part.dataset.gt_file = gt_file if name == 'body' and gt_file else ''
+  # The synthetic set's keypoints are SMPL-X's own joints (by name): no hip regressor.
+  part.dataset.model_joints = (bool(part.dataset.model_joints)
+                               or config.dataset.format == 'synthetic')
   return part
 
 

@@ -242,6 +242,24 @@ def test_a_build_is_not_reused_for_other_or_changed_files(tmp_path):
   assert [s.ann_id for s in builders.load_samples('coco', data_dir, first)] == [101]
 
 
+def test_a_file_without_usable_samples_is_named_with_the_skips(tmp_path):
+  """An empty annotation list ended in tfds's 'No examples were yielded', naming no file."""
+  manual, data_dir = str(tmp_path / 'manual'), str(tmp_path / 'tfds')
+  write_coco(manual)
+  path = os.path.join(manual, 'annotations', 'person_keypoints_train2017.json')
+  with open(path) as f:
+    data = json.load(f)
+  crowd = [a for a in data['annotations'] if a['iscrowd']]
+  write(path, dict(data, annotations=[]))
+  with pytest.raises(AnnotationError, match=r'person_keypoints_train2017\.json: no usable '
+                     r'samples: the coco reader found no annotation'):
+    builders.load_samples('coco', data_dir, manual)
+  write(path, dict(data, annotations=crowd))   # one record, skipped: the count is named
+  with pytest.raises(AnnotationError, match=r'no usable samples: .*skipped every record '
+                     r'\(1 crowd\)'):
+    builders.load_samples('coco', data_dir, manual)
+
+
 def test_every_format_has_a_config_a_layout_and_options(tmp_path):
   assert sorted(builders.CONFIGS) == sorted(['coco', 'coco_wholebody', 'pw3d', 'h36m',
                                              'mpi_inf_3dhp', 'freihand', 'interhand'])

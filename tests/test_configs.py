@@ -9,6 +9,7 @@ import pytest
 
 from neuralannot_jax import decode
 from neuralannot_jax import experiment
+from neuralannot_jax import train
 from neuralannot_jax import wholebody_run
 from neuralannot_jax.data import builders
 
@@ -72,3 +73,24 @@ def test_config_is_consistent(path):
                                      dict(config.dataset.options), '')
     assert part.body_model.family == family and part.dataset.options['parts'] == parts
     _check_experiment(part, config.dataset.format == 'synthetic')
+
+
+@pytest.mark.parametrize('name', ['coco_face', 'coco_wholebody'])
+def test_the_face_jaw_line_is_supervised(model_dir, name):
+  """FLAME (and SMPL-X) were loaded without their face contour: 51 of COCO-WholeBody's 68
+  face points were supervised, the 17 of the jaw line not, in coco_face and in the whole-
+  body face part. The training mapping, built as `experiment.run` builds it, now reads all."""
+  config = _load(os.path.join(REPO, 'configs', f'{name}.py'))
+  if name == 'coco_face':
+    cases = [(config, 'FACE_68', slice(0, 68))]
+  else:
+    part = lambda p: wholebody_run.part_config(config, p, str(model_dir), '/data', {}, '')
+    # COCO_WHOLEBODY_133: 17 body, 6 foot, then the 68 face points.
+    cases = [(part('face'), 'FACE_68', slice(0, 68)),
+             (part('body'), 'COCO_WHOLEBODY_133', slice(23, 91))]
+  for part_config, joint_set, face in cases:
+    body_model = experiment.load_body_model(part_config, str(model_dir))
+    tconfig = experiment.train_config(part_config, joint_set)
+    tconfig.num_landmarks = body_model.num_landmarks
+    mapping = train.make_step_spec(tconfig).mapping
+    assert mapping.valid[face].sum() == 68, (name, joint_set)

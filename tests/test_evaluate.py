@@ -268,6 +268,48 @@ def test_coco_style_files_round_trip(smpl, model_root, tmp_path):
   np.testing.assert_allclose(loaded['12']['body_pose'], gt['body_pose'][2], rtol=1e-6)
 
 
+def test_nonfinite_and_absurd_predictions_are_skipped_counted_and_named(
+    smpl, model_root, tmp_path, caplog, monkeypatch):
+  """One NaN, one inf and one 1e30 prediction stopped the whole evaluation ('SVD did not
+  converge', no entry named): they are skipped, counted and named; the rest are scored."""
+  n = 6
+  gt = smpl_params(n, seed=5)
+  pred = {k: np.array(v, np.float64) for k, v in gt.items()}
+  pred['body_pose'] += 0.05
+  pred['body_pose'][1, 5] = np.nan
+  pred['betas'][2, 0] = np.inf
+  pred['global_orient'][4, 1] = 1e30
+  gt_path = export.write_coco_style(tmp_path / 'gt.json',
+                                    {i: released('smpl', gt, i) for i in range(n)})
+  pred_path = tmp_path / 'pred.json'
+  # json writes NaN / Infinity as Python reads them back.
+  pred_path.write_text(json.dumps({str(i): released('smpl', pred, i) for i in range(n)}))
+  with caplog.at_level('WARNING'):
+    result = evaluate.evaluate_files(pred_path, gt_path, 'smpl', model_root)
+  assert result['count'] == 3 and result['per_sample']['ids'] == ['0', '3', '5']
+  assert result['skipped_nonfinite'] == 3
+  why = result['skipped_nonfinite_ids']
+  assert sorted(why) == ['1', '2', '4']
+  assert 'body_pose' in why['1'] and 'betas' in why['2'] and '1e+30' in why['4']
+  assert all(f"'{i}'" in caplog.text for i in ('1', '2', '4'))
+  assert 'skipped: 3' in evaluate.format_table(result)
+  keep = [0, 3, 5]
+  direct = evaluate.evaluate_params({k: v[keep] for k, v in pred.items()},
+                                    {k: v[keep] for k, v in gt.items()}, smpl)
+  for m in evaluate.METRICS:
+    assert np.isfinite(result[m]) and result[m] == pytest.approx(direct[m], rel=1e-4), m
+  # A mesh gone non-finite is caught after the forward pass too (the parameter check
+  # switched off so that a NaN reaches it).
+  monkeypatch.setattr(evaluate, 'row_problems', lambda params, what: {})
+  bad = {k: v[[0, 1]] for k, v in pred.items()}
+  mesh = evaluate.evaluate_params(bad, {k: v[[0, 1]] for k, v in gt.items()}, smpl)
+  assert mesh['count'] == 1 and mesh['skipped_nonfinite_ids'] == {'1': 'the mesh is not finite'}
+  with pytest.raises(evaluate.EvaluationError,
+                     match=r'none of the 1 entries.*e.g. 0 \(the mesh is not finite'):
+    evaluate.evaluate_params({k: v[1:2] for k, v in pred.items()},
+                             {k: v[1:2] for k, v in gt.items()}, smpl)
+
+
 def test_wrong_family_and_missing_file_are_named(smpl, model_root, tmp_path):
   params = {'global_orient': np.zeros((1, 3)), 'body_pose': np.zeros((1, 63))}
   path = export.write_coco_style(tmp_path / 'x.json', {1: released('smplx', params, 0)})
@@ -418,6 +460,24 @@ def test_a_missing_gendered_model_is_named_not_replaced(gendered_root, tmp_path)
 
 
 # -------------------------------------------------------------------------------- CLI
+
+
+def test_flame_face_68_is_scored_with_its_jaw_line(model_dir, tmp_path, caplog):
+  """FLAME loaded without its face contour scored 51 of FACE_68's 68 points; a FLAME file
+  without the contour embedding still loads (51 points), with a warning naming the file."""
+  rng = np.random.default_rng(3)
+  gt = {str(i): {'global_orient': 0.2 * rng.standard_normal(3),
+                 'jaw_pose': [0.1, 0, 0], 'betas': rng.standard_normal(10)} for i in range(2)}
+  pred = {i: dict(p, jaw_pose=[0.25, 0, 0]) for i, p in gt.items()}
+  result = evaluate.evaluate_entries(pred, gt, 'flame', str(model_dir), joint_set='FACE_68')
+  assert result['joints'].startswith('FACE_68 (68 of 68') and result['count'] == 2
+  folder = tmp_path / 'flame'
+  folder.mkdir()
+  for name in ('FLAME_NEUTRAL.pkl', 'flame_static_embedding.pkl'):
+    (folder / name).write_bytes((model_dir / 'flame' / name).read_bytes())
+  with caplog.at_level('WARNING'):
+    model = evaluate.load_with_face_contour(str(tmp_path), 'flame')
+  assert model.num_landmarks == 51 and 'flame_dynamic_embedding.npy' in caplog.text
 
 
 def test_cli_writes_the_result(model_root, tmp_path):

@@ -211,10 +211,12 @@ def test_fit_2d_lowers_reprojection_error(smpl):
   rest_proj = np.asarray(camera.project(mapping.apply(rest.joints, rest.vertices), focal,
                                         princpt))
   rest_err = np.linalg.norm(rest_proj - target, axis=-1).mean(-1)
-  # (Per sample 0.75: a nearly unposed body leaves little to explain, and on some CPUs
-  # one of these four sat at 0.501 of its rest error.)
-  assert np.all(err < 0.75 * rest_err) and err.mean() < 0.5 * rest_err.mean(), (err, rest_err)
-  assert np.all(err < 15.0), err
+  # Measured (x86 CPU): err / rest_err 0.39-0.50 per sample, 0.43 on the mean, err at
+  # most 12.7 px (other draws of the bodies: mean 0.35-0.54, at most 13.3 px). A fit that
+  # does not run (lr 0) or stops early (2 steps a stage) gives 1.3-2.3 on the mean, at
+  # least 1.0 per sample and 32-55 px at worst: the bounds sit between, clear of both.
+  assert np.all(err < 0.75 * rest_err) and err.mean() < 0.6 * rest_err.mean(), (err, rest_err)
+  assert np.all(err < 20.0), err
   assert res['body_pose'].shape == (4, 69) and res['body_latent'].shape == (4, 32)
 
 

@@ -263,3 +263,117 @@ def test_openpose_18_from_coco_17_by_name():
   for i, name in enumerate(names):
     if name != 'neck':
       np.testing.assert_array_equal(values[i], coco[joint_sets.get('COCO_17').index(name)])
+
+
+# ---- issue 17, item 4: the joints that are not the model's come from a regressor ----------
+
+
+def _regressor(rows, num_vertices, seed):
+  """Random non-negative rows summing to 1, as a vertex regressor's."""
+  weights = np.random.default_rng(seed).uniform(size=(rows, num_vertices)).astype(np.float32)
+  return weights / weights.sum(axis=1, keepdims=True)
+
+
+def test_a_coco_hip_regressor_gives_the_hips_and_leaves_the_rest_by_name(smpl_out, tmp_path):
+  hips = _regressor(2, 6890, seed=4)          # (2, V): left hip, right hip
+  np.save(tmp_path / 'J_regressor_coco_hip.npy', hips)
+  mapping = joint_sets.model_joint_mapping('smpl', 'COCO_17',
+                                           regressor=tmp_path / 'J_regressor_coco_hip.npy')
+  by_name = joint_sets.model_joint_mapping('smpl', 'COCO_17')
+  joints, vertices = np.asarray(smpl_out.joints), np.asarray(smpl_out.vertices)
+  got = mapping.apply(joints, vertices)
+  coco = joint_sets.COCO_17
+  # Closed form: each hip is its row of weights times the mesh.
+  want_hips = hips.astype(np.float64) @ vertices.astype(np.float64)
+  np.testing.assert_allclose(got[coco.index('left_hip')], want_hips[0], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(got[coco.index('right_hip')], want_hips[1], rtol=1e-5, atol=1e-6)
+  # The regressed hips are not SMPL's hip joints (else the test would prove nothing) ...
+  smpl_hip = joints[skeletons.SMPL_JOINTS.index('left_hip')]
+  assert np.linalg.norm(got[coco.index('left_hip')] - smpl_hip) > 0.05
+  # ... and every other keypoint is still the model's point of its name.
+  others = [i for i, n in enumerate(coco.names) if n not in joint_sets.COCO_HIPS]
+  np.testing.assert_array_equal(got[others], by_name.apply(joints, vertices)[others])
+  # Under jit too, on a batch.
+  batch = jax.jit(mapping.apply)(jnp.stack([smpl_out.joints] * 2),
+                                 jnp.stack([smpl_out.vertices] * 2))
+  np.testing.assert_allclose(batch[1, coco.index('right_hip')], want_hips[1], rtol=1e-5,
+                             atol=1e-6)
+
+
+def test_a_coco_17_regressor_is_read_by_name_into_coco_wholebody():
+  coco = _regressor(17, 10475, seed=5)        # like J_regressor_coco_hip_smpl.npy, for SMPL-X
+  full = joint_sets.load_regressor(coco, 'COCO_WHOLEBODY_133', 'smplx')
+  assert full.shape == (133, 10475)
+  np.testing.assert_array_equal(full[:17], coco)     # COCO-WholeBody's first 17 are COCO's
+  np.testing.assert_array_equal(full[17:], 0.0)      # the rest: by name
+  hips = joint_sets.load_regressor(coco[11:13], 'COCO_WHOLEBODY_133', 'smplx')
+  wb = joint_sets.COCO_WHOLEBODY_133
+  np.testing.assert_array_equal(hips[[wb.index('left_hip'), wb.index('right_hip')]], coco[11:13])
+  assert np.count_nonzero(hips.any(axis=1)) == 2
+  with pytest.raises(ValueError, match=r'\(3, 10475\).*\(133, 10475\).*\(2, 10475\)'):
+    joint_sets.load_regressor(coco[:3], 'COCO_WHOLEBODY_133', 'smplx')
+
+
+@pytest.mark.parametrize('family, joint_set, file', [
+    ('smpl', 'H36M_17', 'J_regressor_h36m_correct.npy'),
+    ('smplx', 'H36M_17', 'J_regressor_h36m_smplx.npy'),
+    ('smpl', 'MPI_INF_3DHP_17', 'J_regressor_h36m_correct.npy'),
+    ('smpl', 'COCO_17', 'J_regressor_coco_hip_smpl.npy'),
+    ('smplx', 'COCO_17', 'J_regressor_coco_hip_smplx.npy'),
+    ('smplx', 'COCO_WHOLEBODY_133', 'J_regressor_coco_hip_smplx.npy'),
+])
+def test_a_real_set_without_its_regressor_is_an_error_naming_the_file(family, joint_set, file):
+  for missing in (None, ''):
+    with pytest.raises(ValueError, match=r'model\.regressor is empty') as err:
+      joint_sets.check_regressor(family, joint_set, missing)
+    assert f'--config.model.regressor=~/models/{file}' in str(err.value) or (
+        joint_set == 'MPI_INF_3DHP_17' and f'python -m neuralannot_jax.data.joint_sets '
+        f'~/models/{file}' in str(err.value))
+    assert 'Traceback' not in str(err.value)
+
+
+def test_the_sets_of_the_models_own_joints_need_no_regressor():
+  for family, joint_set in (('mano', 'HAND_21'), ('flame', 'FACE_68'), ('smpl', 'SMPL_24'),
+                            ('mano', 'COCO_WHOLEBODY_133'), ('flame', 'COCO_WHOLEBODY_133')):
+    assert joint_sets.required_regressor_joints(family, joint_set) == ()
+    joint_sets.check_regressor(family, joint_set, None)
+  assert joint_sets.required_regressor_joints('smplx', 'COCO_17') == ('left_hip', 'right_hip')
+
+
+def test_a_regressor_file_that_gives_the_joints_is_accepted(tmp_path):
+  h36m = tmp_path / 'J_regressor_h36m_correct.npy'
+  np.save(h36m, _regressor(17, 6890, seed=6))
+  joint_sets.check_regressor('smpl', 'H36M_17', str(h36m))
+  hips = tmp_path / 'J_regressor_coco_hip_smplx.npy'
+  np.save(hips, _regressor(2, 10475, seed=7))
+  joint_sets.check_regressor('smplx', 'COCO_17', str(hips))
+  joint_sets.check_regressor('smplx', 'COCO_WHOLEBODY_133', hips)
+  # A file that leaves a required joint out, a wrong shape, a missing file: named errors.
+  gap = _regressor(17, 6890, seed=8)
+  gap[joint_sets.H36M_17.index('neck')] = 0.0
+  np.save(tmp_path / 'gap.npy', gap)
+  with pytest.raises(ValueError, match=r"gap\.npy' has all-zero rows for \['neck'\]"):
+    joint_sets.check_regressor('smpl', 'H36M_17', str(tmp_path / 'gap.npy'))
+  with pytest.raises(ValueError, match=r'model\.regressor: .*\(17, 10475\)'):
+    joint_sets.check_regressor('smplx', 'H36M_17', str(h36m))
+  with pytest.raises(ValueError, match=r"model\.regressor '.*nowhere\.npy': no such file"):
+    joint_sets.check_regressor('smpl', 'H36M_17', str(tmp_path / 'nowhere.npy'))
+
+
+def test_a_h36m_regressor_in_mpi_inf_3dhp_order(smpl_out, tmp_path):
+  h36m = _regressor(17, 6890, seed=9)
+  np.save(tmp_path / 'h36m.npy', h36m)
+  joint_sets._main([str(tmp_path / 'h36m.npy'), str(tmp_path / 'mpi.npy')])
+  mpi = np.load(tmp_path / 'mpi.npy')
+  H, M = joint_sets.H36M_17, joint_sets.MPI_INF_3DHP_17
+  # Human3.6M's 'Neck/Nose' point is MPI-INF-3DHP's 'head'; the other 16 share their names.
+  np.testing.assert_array_equal(mpi[M.index('head')], h36m[H.index('nose')])
+  for name in M.names:
+    if name != 'head':
+      np.testing.assert_array_equal(mpi[M.index(name)], h36m[H.index(name)])
+  joint_sets.check_regressor('smpl', 'MPI_INF_3DHP_17', str(tmp_path / 'mpi.npy'))
+  mapping = joint_sets.model_joint_mapping('smpl', 'MPI_INF_3DHP_17', regressor=mpi)
+  got = mapping.apply(np.asarray(smpl_out.joints), np.asarray(smpl_out.vertices))
+  np.testing.assert_allclose(got, h36m[[H.index('nose') if n == 'head' else H.index(n)
+                                        for n in M.names]] @ np.asarray(smpl_out.vertices),
+                             rtol=1e-5, atol=1e-6)

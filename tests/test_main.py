@@ -104,6 +104,46 @@ def test_help_names_the_flags():
   assert '--config' in proc.stdout and '--workdir' in proc.stdout
 
 
+def test_a_missing_config_file_is_one_error_line_listing_the_configs():
+  """absl / ml_collections load --config before `main`: a wrong path gave several lines
+  about an 'earlier failure to load'."""
+  env = {k: v for k, v in os.environ.items() if k != 'NEURALANNOT_TRACEBACK'}
+  proc = subprocess.run([sys.executable, '-m', 'neuralannot_jax.main',
+                         '--config=configs/nope.py', '--config.train.num_steps=1'],
+                        cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  lines = proc.stderr.strip().splitlines()
+  assert lines[-1].startswith('error: config file configs/nope.py: no such file; the '
+                              'configs are: configs/coco_body.py, configs/coco_face.py')
+  assert 'configs/synthetic_wholebody.py' in lines[-1]
+  assert 'Traceback' not in proc.stderr and 'earlier failure' not in proc.stderr
+  assert not [line for line in lines if 'nope.py' in line and line != lines[-1]]
+
+
+def test_the_config_flag_is_found_in_every_spelling(tmp_path):
+  from neuralannot_jax import main   # pylint: disable=import-outside-toplevel
+  for argv in (['m', '--config=a.py'], ['m', '--config', 'a.py'], ['m', '-config=a.py'],
+               ['m', '--workdir=w', '--config=a.py:x']):
+    assert main.missing_config_message(argv, str(tmp_path)).startswith('config file a.py:')
+  assert main.config_argument(['m', '--configs=b.py', '--', '--config=a.py']) is None
+  assert main.missing_config_message(['m']) is None          # absl: the flag is required
+  assert main.missing_config_message(['m', f'--config={REPO}/configs/coco_body.py']) is None
+
+
+def test_the_summary_counts_the_skipped_images():
+  """Samples whose image could not be read got no pseudo-GT, and the printed summary did
+  not say so: `experiment.run`'s summary has 'samples' and, when it annotated, 'annotated'."""
+  from neuralannot_jax import main   # pylint: disable=import-outside-toplevel
+  summary = {'workdir': '/w', 'samples': 8, 'joint_set': 'COCO_17', 'body_model': 'SMPL',
+             'devices': 1, 'platform': 'cpu', 'pseudo_gt': '/w/pseudo_gt.json',
+             'annotated': 6, 'annotate_images_per_s': 3.0, 'seconds': 5.0}
+  assert 'skipped: 2 unreadable images' in main.format_summary(summary)
+  assert 'skipped: 1 unreadable' in main.format_summary(dict(summary, skipped_images=1))
+  for clean in (dict(summary, annotated=8), {k: v for k, v in summary.items()
+                                             if k != 'annotated'}):
+    assert 'skipped' not in main.format_summary(clean)
+
+
 def test_a_tiny_in_the_wild_run_trains_its_own_pose_prior(tmp_path):
   """COCO-style synthetic set (2D keypoints only): VPoser-latent head, the prior trained on
   the synthetic pose sampler and cached, pseudo-GTs with the virtual camera."""
@@ -142,3 +182,37 @@ def test_tiny_hand_and_face_runs(tmp_path, kind, family, mode):
   evaluation = _load(workdir, 'evaluation.json')
   assert evaluation['count'] == len(pseudo_gt) and evaluation['mpjpe'] > 0
   assert summary['evaluation']['count'] == evaluation['count']
+
+
+def test_checkpoints_of_another_model_are_one_clear_error(first_run):
+  """Issue 17, item 15: a changed model.depth on a work directory with checkpoints named
+  orbax's `partial_restore=True`, which is no option here."""
+  workdir, _ = first_run
+  with pytest.raises(ValueError, match=r'another model \(model\.depth 18, now 34\).*--workdir'):
+    _run(workdir, **{'model.depth': 34, 'stages': 'train'})
+
+
+class Killed(Exception):
+  pass
+
+
+def test_a_resumed_merge_reports_no_annotation_rate(first_run, monkeypatch):
+  """Issue 17, item 15: a run killed after writing its annotation shard, re-run, merges the
+  shard without annotating anything; it reported 'annotate 28124.9 images/s'."""
+  from neuralannot_jax import annotate  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax import distributed  # pylint: disable=import-outside-toplevel
+  workdir, _ = first_run
+  overrides = {'stages': 'annotate', 'annotate.output': 'resumed'}
+
+  def killed(*args, **kwargs):
+    raise Killed()
+
+  with monkeypatch.context() as patch:
+    patch.setattr(annotate, 'write', killed)      # killed before the merged files are written
+    with pytest.raises(Killed):
+      _run(workdir, **overrides)
+  assert distributed.shard_files(os.path.join(workdir, 'resumed'))
+  summary = _run(workdir, **overrides)
+  assert summary['annotated'] == len(_load(workdir, 'pseudo_gt.json'))
+  assert summary['annotate_images_per_s'] is None
+  assert _load(workdir, 'resumed.record.json')['images_per_s'] is None

@@ -195,6 +195,15 @@ def test_a_shard_is_current_only_for_the_same_share_and_model(tmp_path):
   assert not distributed.shard_is_current(path, {'step': 4}, 2, 5, 5)
 
 
+def test_the_annotation_rate_counts_only_the_shards_made_now():
+  # Two processes side by side, one share reused from an earlier run (not passed).
+  made = distributed.made_now([{'ann_ids': [0, 1, 2], 'seconds': 2.0},
+                               {'ann_ids': [3, 4, 5, 6, 7], 'seconds': 4.0}])
+  assert made == {'samples': 8, 'seconds': 4.0}
+  assert distributed.images_per_s(made) == pytest.approx(2.0)
+  assert distributed.made_now([]) is None
+
+
 def test_annotating_in_shards_redoes_only_what_is_missing(tmp_path):
   output = str(tmp_path / 'out')
   calls = []
@@ -206,14 +215,17 @@ def test_annotating_in_shards_redoes_only_what_is_missing(tmp_path):
   def prepare():
     calls.append('prepare')
 
-  merged, skipped, _ = distributed.annotate_in_shards(annotate_share, output, {'step': 1}, 5,
-                                                      prepare=prepare)
+  merged, skipped, made_now = distributed.annotate_in_shards(annotate_share, output,
+                                                             {'step': 1}, 5, prepare=prepare)
   assert calls == ['prepare', 'annotate'] and list(merged) == [0, 1, 2, 3] and skipped == [4]
+  assert made_now['samples'] == 4 and made_now['seconds'] > 0
   # Re-run (as after a kill before the merged file was written): the shard is reused.
   calls.clear()
-  merged, _, _ = distributed.annotate_in_shards(annotate_share, output, {'step': 1}, 5,
-                                                prepare=prepare)
+  merged, _, made_now = distributed.annotate_in_shards(annotate_share, output, {'step': 1}, 5,
+                                                       prepare=prepare)
   assert calls == [] and list(merged) == [0, 1, 2, 3]
+  # Nothing annotated now: no rate (issue 17, item 15: 'annotate 28124.9 images/s').
+  assert made_now is None and distributed.images_per_s(made_now) is None
   # A newer checkpoint: annotated again.
   distributed.annotate_in_shards(annotate_share, output, {'step': 2}, 5, prepare=prepare)
   assert calls == ['prepare', 'annotate']
@@ -356,6 +368,9 @@ def test_a_run_killed_after_one_shard_annotates_only_the_rest(runs):
   with np.load(os.path.join(two, 'pseudo_gt.npz')) as npz:
     ann_ids = [a.item() for a in npz['ann_ids']]        # sample order
   start, stop = distributed.share(len(ann_ids), 0, 2)
+  # What the real run's annotation was made from (checkpoint step, samples it covers).
+  record = _load_json(os.path.join(two, 'pseudo_gt.record.json'))
+  made_from = {k: record[k] for k in ('step', 'covers')}
   annotations = {}
   for ann_id in ann_ids[start:stop]:
     params, focal, princpt = export.from_released_entry('smpl', released[str(ann_id)])
@@ -363,7 +378,7 @@ def test_a_run_killed_after_one_shard_annotates_only_the_rest(runs):
     annotations[ann_id] = annotate_lib.Annotation(params, focal, princpt, 'smpl',
                                                   camera='dataset')
   distributed.write_shard(distributed.shard_path(os.path.join(two, 'pseudo_gt'), 0, 2),
-                          annotations, made_from={'step': 2}, start=start, stop=stop,
+                          annotations, made_from=made_from, start=start, stop=stop,
                           num_samples=len(ann_ids), skipped=[], seconds=1.0)
   for name in ('pseudo_gt.json', 'pseudo_gt.record.json'):
     os.remove(os.path.join(two, name))

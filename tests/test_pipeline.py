@@ -260,6 +260,34 @@ def test_annotation_loader_order_padding_and_skips(dataset):
   assert last['image'].shape == (3, 32, 32, 3)
 
 
+def test_a_truncated_jpeg_is_skipped_and_counted_not_read_half_grey(tmp_path):
+  """OpenCV decodes a truncated JPEG with only a warning, the missing rows grey: such an
+  image was cropped and annotated. It is unreadable now, skipped and counted; a complete
+  JPEG (with an EXIF thumbnail carrying its own end marker) still reads."""
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (120, 160, 3), np.uint8)
+  whole = tmp_path / 'whole.jpg'
+  assert cv2.imwrite(str(whole), image)
+  data = whole.read_bytes()
+  cut = tmp_path / 'cut.jpg'
+  cut.write_bytes(data[:len(data) * 2 // 3])
+  decoded = cv2.imread(str(cut))
+  assert decoded is not None and decoded.shape == image.shape   # what OpenCV alone does
+  assert crop.read_image(cut) is None
+  np.testing.assert_array_equal(crop.read_image(whole), cv2.imread(str(whole))[..., ::-1])
+  # A thumbnail's markers sit in an APP1 segment before the image: FFD8 .. FFDA .. FFD9.
+  thumb = b'Exif\x00\x00' + b'\xff\xd8\xff\xda\x00\x02\xff\xd9'
+  app1 = b'\xff\xe1' + (len(thumb) + 2).to_bytes(2, 'big') + thumb
+  with_thumb = data[:2] + app1 + data[2:]
+  assert crop.jpeg_is_complete(with_thumb)
+  assert not crop.jpeg_is_complete(with_thumb[:len(with_thumb) * 2 // 3])
+  samples = [_sample(path, ann_id=name, size=(120, 160))
+             for path, name in ((whole, 'whole'), (cut, 'cut'), (whole, 'again'))]
+  loader = pipeline.Loader(samples, 2, train=False, out_size=32, num_workers=0, num_devices=1)
+  assert [ids for _, ids in loader] == [['whole', 'again']]
+  assert loader.num_skipped == 1 and loader.skipped == {1: str(cut)}
+
+
 class _CountingSource:
   """A lazy sequence of samples, like builders.open_source, counting record reads."""
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
 import body_models
@@ -101,3 +102,51 @@ def test_a_trial_runs_annotation_is_not_kept_for_the_full_set(tmp_path):
     assert len(json.load(f)) == 8
   with open(os.path.join(workdir, 'pseudo_gt.record.json')) as f:
     assert json.load(f)['covers']['count'] == 8
+
+
+def test_a_real_body_set_without_its_regressor_stops_the_run_naming_the_file(
+    tmp_path, model_dir, monkeypatch):
+  """Issue 17, item 4: Human3.6M's joints are not SMPL's; the run stops before training,
+  naming the field and the authors' file, instead of matching the joints by name."""
+  config = _real_config(tmp_path, **{'dataset.format': 'h36m', 'model.mode': 'mocap',
+                                     'body_model.path': str(model_dir)})
+  samples = [types.SimpleNamespace(joint_set='H36M_17')]
+  monkeypatch.setattr(experiment, 'load_samples', lambda *_: (samples, '', 'h36m'))
+  with pytest.raises(ValueError, match=r'--config\.model\.regressor=\S*'
+                                       r'J_regressor_h36m_correct\.npy'):
+    experiment.run(config)
+  assert not os.path.exists(tmp_path / 'train')                  # nothing was trained
+
+
+def test_the_regressor_check_is_for_real_sets_only(tmp_path, caplog):
+  config = _real_config(tmp_path)                                # COCO, SMPL
+  with pytest.raises(ValueError, match=r'J_regressor_coco_hip_smpl\.npy'):
+    experiment.check_joints(config, 'COCO_17')
+  hips = tmp_path / 'J_regressor_coco_hip_smpl.npy'
+  np.save(hips, np.full((2, 6890), 1 / 6890, np.float32))
+  config.model.regressor = str(hips)
+  experiment.check_joints(config, 'COCO_17')                     # given: accepted
+  config.model.regressor = ''
+  # The synthetic sets' joints are the model's own: matched by name, no regressor.
+  config.dataset.format = 'synthetic'
+  experiment.check_joints(config, 'COCO_17')
+  experiment.check_joints(config, 'H36M_17')
+  # A set declared to be the model's joints passes, with a warning on a real format.
+  config.dataset.format = 'coco'
+  config.dataset.model_joints = True
+  with caplog.at_level('WARNING'):
+    experiment.check_joints(config, 'COCO_17')
+  assert 'dataset.model_joints' in caplog.text
+
+
+def test_the_synthetic_whole_body_set_declares_its_joints_the_models(tmp_path):
+  from neuralannot_jax import wholebody_run   # pylint: disable=import-outside-toplevel
+  config = wholebody_run.wholebody_config()
+  config.workdir = str(tmp_path)
+  real = wholebody_run.part_config(config, 'body', '/models', '/data', {}, '')
+  assert not real.dataset.model_joints
+  with pytest.raises(ValueError, match=r'parts\.body\.model\.regressor'):
+    experiment.check_joints(real, 'COCO_WHOLEBODY_133')
+  config.dataset.format = 'synthetic'
+  synthetic_part = wholebody_run.part_config(config, 'body', '/models', '/data', {}, '')
+  assert synthetic_part.dataset.model_joints

@@ -1,9 +1,11 @@
 """Tests of neuralannot_jax.train on a tiny setup: ResNet-18 at 32 px, stand-in SMPL, 8 fake
 Human3.6M-like samples (MoCap mode), batches of 4."""
 
+import errno
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 from jax.sharding import NamedSharding
@@ -138,18 +141,32 @@ class Killed(Exception):
   pass
 
 
-def test_kill_and_resume_matches_uninterrupted(setup, tmp_path, monkeypatch):
+@pytest.fixture(scope='module')
+def full_run(setup, tmp_path_factory):
+  """An uninterrupted run of `config`: (its workdir, its parameters)."""
+  root, samples = setup
+  workdir = str(tmp_path_factory.mktemp('full'))
+  model, _ = train_lib.train(config(root), samples, workdir)
+  return workdir, params(model)
+
+
+def _logged_steps(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl'), encoding='utf-8') as f:
+    return [json.loads(line)['step'] for line in f]
+
+
+def test_kill_and_resume_matches_uninterrupted(setup, full_run, tmp_path, monkeypatch):
   root, samples = setup
   cfg = config(root)
-  full, _ = train_lib.train(cfg, samples, str(tmp_path / 'full'))
-  reference = params(full)
+  reference = full_run[1]
 
-  # Die in the 3rd step: the checkpoint of step 2 must be on disk and the run resume from it.
+  # Die in the 4th step: step 3 is logged but not saved (checkpoints every 2 steps); the
+  # checkpoint of step 2 must be on disk and the run resume from it.
   real_step, calls = train_lib.train_step, []
 
   def dying_step(*args, **kwargs):
     calls.append(1)
-    if len(calls) == 3:
+    if len(calls) == 4:
       raise Killed()
     return real_step(*args, **kwargs)
 
@@ -159,13 +176,95 @@ def test_kill_and_resume_matches_uninterrupted(setup, tmp_path, monkeypatch):
     train_lib.train(cfg, samples, workdir)
   monkeypatch.setattr(train_lib, 'train_step', real_step)
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2']
+  assert _logged_steps(workdir) == [1, 2, 3]
 
   resumed, optimizer = train_lib.train(cfg, samples, workdir)
   assert int(optimizer.step.get_value()) == 4
-  with open(os.path.join(workdir, 'metrics.jsonl'), encoding='utf-8') as f:
-    steps = [json.loads(line)['step'] for line in f]
-  assert steps == [1, 2, 3, 4]
+  # Step 3, logged by the killed run and again by the resumed one, appears once.
+  assert _logged_steps(workdir) == [1, 2, 3, 4]
   assert_params_close(params(resumed), reference, rtol=1e-5, atol=1e-6)
+
+
+def _restored_state(root, workdir, step):
+  """The model + optimizer state of checkpoint `step` in `workdir`."""
+  cfg = config(root)
+  mesh = train_lib.make_mesh()
+  model, optimizer = train_lib.create_train_state(cfg, mesh)
+  manager = train_lib.checkpoint_manager(workdir, cfg)
+  try:
+    train_lib.restore(manager, cfg, mesh, model, optimizer, step)
+  finally:
+    manager.close()
+  return nnx.state((model, optimizer))
+
+
+def test_a_diverged_update_is_never_saved(setup, tmp_path, monkeypatch):
+  """Issue 17, item 6: the loss is checked before the update, so an update that blows the
+  model up passes the loss guard; its state must not become the latest checkpoint."""
+  root, samples = setup
+  real_step, calls = train_lib.train_step, []
+
+  def diverging_step(model, *args, **kwargs):
+    calls.append(1)
+    metrics = real_step(model, *args, **kwargs)   # the loss of the state before the update
+    if len(calls) == 3:
+      nnx.update(model, jax.tree.map(lambda x: x * jnp.nan, nnx.state(model, nnx.Param)))
+    return metrics
+
+  workdir = str(tmp_path / 'diverged')
+  monkeypatch.setattr(train_lib, 'train_step', diverging_step)
+  with pytest.raises(train_lib.DivergedError, match=r'after step 3.*train\.resume_step'):
+    train_lib.train(config(root, num_steps=3, checkpoint_every=1), samples, workdir)
+  assert isinstance(train_lib.DivergedError('x'), ValueError)   # one `error:` line in main
+  # The finite checkpoints are kept (max_to_keep=2) and the latest of them is finite.
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['1', '2']
+  state = _restored_state(root, workdir, 2)
+  assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state)
+             if jnp.issubdtype(x.dtype, jnp.inexact))
+  assert not bool(train_lib.all_finite(jax.tree.map(lambda x: x * jnp.nan, state)))
+
+
+def test_resume_from_a_chosen_step(setup, full_run, tmp_path, monkeypatch):
+  root, samples = setup
+  workdir = str(tmp_path / 'resumed')
+  shutil.copytree(full_run[0], workdir)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
+  with pytest.raises(ValueError, match=r'resume_step=3.*saved steps: \[2, 4\]'):
+    train_lib.train(config(root, resume_step=3), samples, workdir)
+
+  real_step, calls = train_lib.train_step, []
+
+  def counted_step(*args, **kwargs):
+    calls.append(1)
+    return real_step(*args, **kwargs)
+
+  monkeypatch.setattr(train_lib, 'train_step', counted_step)
+  resumed, _ = train_lib.train(config(root, resume_step=2), samples, workdir)
+  assert len(calls) == 2                                  # steps 3 and 4 again, not none
+  assert_params_close(params(resumed), full_run[1], rtol=1e-5, atol=1e-6)
+  assert _logged_steps(workdir) == [1, 2, 3, 4]
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
+
+
+@pytest.mark.parametrize('error', [
+    OSError(errno.ENOSPC, 'No space left on device'),
+    # What orbax's tensorstore writes raise on a full disk.
+    ValueError('RESOURCE_EXHAUSTED: Error writing local file "x/_sharding": Failed to write '
+               "44466 bytes to file 4: No space left on device [os_error_code='28']")])
+def test_a_full_disk_is_one_error_naming_the_checkpoints(setup, tmp_path, monkeypatch, error):
+  """Issue 17, item 13: a failed save is reported once, as an OSError naming the folder."""
+  root, samples = setup
+
+  def full_disk(*args, **kwargs):
+    raise error
+
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', full_disk)
+  workdir = str(tmp_path / 'full_disk')
+  with pytest.raises(OSError) as info:
+    train_lib.train(config(root, num_steps=1), samples, workdir)
+  assert info.value.errno == errno.ENOSPC
+  assert info.value.filename == os.path.join(workdir, 'checkpoints')
+  assert str(info.value).count('No space left on device') == 1
 
 
 FOUR_DEVICES = r'''

@@ -240,18 +240,24 @@ def test_decode_matches_torch_float32(converted32):
   with torch.no_grad():
     ref_raw = model.decoder_net[:6](torch.from_numpy(z)).numpy().reshape(64, JOINTS, 6)
   raw = np.asarray(vposer.decode_rot6d(params, jnp.asarray(z)))
-  np.testing.assert_allclose(raw, ref_raw, atol=1e-5)
+  # float32 through three layers, XLA against torch: measured 4e-7 (values up to 0.4). A
+  # real error is far above 1e-4: ReLU for the leaky one gives 7e-3, a transposed
+  # dec_fc2 kernel 0.45.
+  np.testing.assert_allclose(raw, ref_raw, atol=1e-4)
 
   ref_mats = _torch_decode(torch, model, z)
   mats = np.asarray(vposer.decode_matrices(params, jnp.asarray(z)))
   assert mats.dtype == np.float32 and mats.shape == (64, JOINTS, 3, 3)
   pose = np.asarray(vposer.decode(params, jnp.asarray(z))).reshape(64, JOINTS, 3)
   ref_pose = _reference_axis_angle(ref_mats.astype(np.float64))
-  # 1e-5 where Gram-Schmidt is well conditioned (most joints), and 1e-5 times
-  # the amplification where it is not (see _gram_schmidt_conditioning).
+  # 1e-4 where Gram-Schmidt is well conditioned (most joints), and 1e-4 times
+  # the amplification where it is not (see _gram_schmidt_conditioning). Measured
+  # (x86 CPU): at most 0.08 of that for the matrices, 0.15 for the axis-angle (1e-5
+  # was exceeded, 1.5x); ReLU for the leaky one, a transposed dec_fc2 kernel or a
+  # dropped bias give over 4e3 times the bound.
   ratio = _gram_schmidt_conditioning(ref_raw)
   assert np.mean(ratio > 0.25) > 0.9
-  tol = 1e-5 * np.maximum(1.0, 0.25 / ratio)
+  tol = 1e-4 * np.maximum(1.0, 0.25 / ratio)
   assert np.all(np.abs(mats - ref_mats) <= tol[..., None, None])
   assert np.all(np.abs(pose - ref_pose) <= tol[..., None])
 

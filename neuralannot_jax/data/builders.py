@@ -265,6 +265,17 @@ FORMATS = {
 
 # ---- the builder -----------------------------------------------------------------------------
 
+def check_not_empty(result, fmt):
+  """AnnotationError naming the file when a reader yields no sample: tfds would only say
+  'No examples were yielded', naming nothing."""
+  if result.samples:
+    return
+  skips = ', '.join(f'{n} {why}' for why, n in sorted(result.skipped.items()))
+  raise AnnotationError(f'{result.source}: no usable samples: the {fmt} reader '
+                        + (f'skipped every record ({skips})' if skips else
+                           'found no annotation in it'))
+
+
 @dataclasses.dataclass(eq=False)
 class SamplesConfig(tfds.core.BuilderConfig):
   """One format and its reader options (json data), e.g. {'min_keypoints': 5}."""
@@ -338,6 +349,7 @@ class NeuralAnnotSamples(tfds.core.GeneratorBasedBuilder):
     manual_dir = os.fspath(dl_manager.manual_dir)
     result = FORMATS[config.format].read(manual_dir, config.options)
     log.info('%s', result.summary())
+    check_not_empty(result, config.format)
     # What the reader left out travels with the build, so `load_result` can still summarise.
     self.info.metadata.update(source=result.source, dataset=result.dataset,
                               skipped=dict(result.skipped),

@@ -176,10 +176,29 @@ def draw_augment(config: Augment, rng: np.random.Generator) -> AugParams:
 # ----------------------------------------------------------------------------- one sample
 
 
+def jpeg_is_complete(data):
+  """False for JPEG bytes cut short; True for complete JPEGs and for other formats.
+
+  OpenCV decodes a truncated JPEG with only a warning on stderr, the missing part grey, so
+  the end-of-image marker is checked: it must follow the last start-of-scan marker (in
+  scan data 0xFF is followed by 0x00 or a restart marker, so FFD9 there is the end; an
+  EXIF thumbnail's own markers come before the image's scans).
+  """
+  if not data.startswith(b'\xff\xd8'):
+    return True
+  return data.rfind(b'\xff\xd9') > data.rfind(b'\xff\xda')
+
+
 def read_image(path):
-  """(H, W, 3) uint8 RGB, or None when the file is missing or cannot be decoded."""
+  """(H, W, 3) uint8 RGB, or None when the file is missing, cannot be decoded or is a
+  truncated JPEG (`jpeg_is_complete`)."""
   try:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    with open(path, 'rb') as f:
+      data = f.read()
+    if not jpeg_is_complete(data):
+      return None
+    # imdecode applies the EXIF orientation as imread does.
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
   except (cv2.error, OSError, ValueError):
     return None
   if image is None or image.ndim != 3 or image.size == 0:

@@ -19,9 +19,10 @@ Naming scheme (one for every set, so that sets and body models are matched by na
     are renamed to their iBUG numbers (`_model_points`).
 
 Joints of the same name need not be the very same anatomical point (H36M's 'nose' is its
-'Neck/Nose' point, not the tip of the nose; COCO's hips sit outside SMPL's): matching them by
-name is the usual approximation for weak supervision, and a vertex regressor replaces it where
-precision matters.
+'Neck/Nose' point, not the tip of the nose; COCO's hips sit outside SMPL's). Where they are not
+(`REGRESSOR_RULES`: Human3.6M, MPI-INF-3DHP, the COCO hips), a real dataset's joints come from
+the vertex regressor the authors use (`check_regressor` names it); matching by name is left to
+the synthetic sets, whose joints are the model's own, and to the joints the authors match so.
 """
 
 import dataclasses
@@ -455,9 +456,35 @@ class JointMapping:
     return candidates[..., np.array(gather, np.int32), :]
 
 
+# Row layouts a regressor file may have besides its joint set's own (T, V), for a set holding
+# their joints: the COCO hips alone (left, right: COCO's keypoint order; the SMPL-X
+# J_regressor_coco_hip_smplx.npy) and COCO's 17 keypoints (J_regressor_coco_hip_smpl.npy),
+# read by name into COCO-WholeBody's 133. Joints a file leaves out keep their other source.
+COCO_HIPS = ('left_hip', 'right_hip')
+PARTIAL_REGRESSOR_LAYOUTS = (COCO_HIPS, _COCO_BODY)
+
+
+def regressor_rows(joint_set, num_rows):
+  """The joint names of the rows of a (num_rows, V) regressor for `joint_set`, or None when
+  no layout has that many rows: the set's own names, else a `PARTIAL_REGRESSOR_LAYOUTS`
+  entry whose joints the set holds."""
+  jset = _as_set(joint_set)
+  if num_rows == jset.num_joints:
+    return jset.names
+  for layout in PARTIAL_REGRESSOR_LAYOUTS:
+    if len(layout) == num_rows and set(layout) <= set(jset.names):
+      return layout
+  return None
+
+
 def load_regressor(regressor, joint_set, family):
   """(T, V) float32 from an array, a scipy sparse matrix or a .npy path, checked against
-  the joint set (a `JointSet` or its name) and the family's vertex count."""
+  the joint set (a `JointSet` or its name) and the family's vertex count.
+
+  The file may also cover only some joints (`regressor_rows`, e.g. (2, V) for the COCO
+  hips): its rows go to their joints and the other rows are zero (`model_joint_mapping`
+  then takes those joints by name).
+  """
   joint_set = _as_set(joint_set)
   source = repr(regressor) if isinstance(regressor, (str, os.PathLike)) else 'regressor'
   if isinstance(regressor, (str, os.PathLike)):
@@ -465,11 +492,35 @@ def load_regressor(regressor, joint_set, family):
   if hasattr(regressor, 'toarray'):
     regressor = regressor.toarray()
   regressor = np.asarray(regressor, np.float32)
-  want = (joint_set.num_joints, skeletons.NUM_VERTICES[family])
-  if regressor.shape != want:
-    raise ValueError(f'{source} has shape {regressor.shape}; expected {want} '
-                     f'({joint_set.name} joints x {family} vertices)')
-  return regressor
+  num_vertices = skeletons.NUM_VERTICES[family]
+  rows = regressor_rows(joint_set, regressor.shape[0]) if regressor.ndim == 2 else None
+  if rows is None or regressor.shape[1] != num_vertices:
+    partial = [f'({len(layout)}, {num_vertices}) for {", ".join(layout[:2])}'
+               f'{", ..." if len(layout) > 2 else ""}' for layout in PARTIAL_REGRESSOR_LAYOUTS
+               if set(layout) <= set(joint_set.names) and len(layout) != joint_set.num_joints]
+    raise ValueError(f'{source} has shape {regressor.shape}; expected '
+                     f'{(joint_set.num_joints, num_vertices)} ({joint_set.name} joints x '
+                     f'{family} vertices)' + ''.join(f' or {p}' for p in partial))
+  if tuple(rows) == joint_set.names:
+    return regressor
+  full = np.zeros((joint_set.num_joints, num_vertices), np.float32)
+  full[[joint_set.index(n) for n in rows]] = regressor
+  return full
+
+
+# Human3.6M's 17 joints are MPI-INF-3DHP's 17 (its test joints were chosen to match them);
+# Human3.6M's 'Neck/Nose' point ('nose' here) is MPI-INF-3DHP's 'head'.
+_H36M_AS_MPI_INF_3DHP = {'nose': 'head'}
+
+
+def h36m_regressor_as_mpi_inf_3dhp(regressor):
+  """A (17, V) Human3.6M regressor (J_regressor_h36m_correct.npy) with its rows in
+  MPI-INF-3DHP's joint order (MPI_INF_3DHP_17), as MPI-INF-3DHP runs take it."""
+  regressor = np.asarray(regressor)
+  if regressor.ndim != 2 or regressor.shape[0] != H36M_17.num_joints:
+    raise ValueError(f'a Human3.6M regressor has 17 rows; this one has shape {regressor.shape}')
+  names = [_H36M_AS_MPI_INF_3DHP.get(n, n) for n in H36M_17.names]
+  return regressor[[names.index(n) for n in MPI_INF_3DHP_17.names]]
 
 
 # (id(mapping), subset ids) -> (mapping, its restriction): one restricted mapping object per
@@ -496,13 +547,15 @@ def model_joint_mapping(family, joint_set, *, num_landmarks=0, regressor=None, s
   an extra vertex joint, a landmark, or for MANO a fingertip vertex), or is unavailable.
   H36M_17 / MPI_INF_3DHP_17 without a regressor thus use the model's pelvis, hips, knees,
   ankles, shoulders, elbows, wrists, neck, nose and head, and mark 'torso' and 'head_top'
-  invalid; give the usual (17, V) regressor (e.g. J_regressor_h36m_correct.npy) to score.
+  invalid: right for the synthetic sets only; real datasets give the regressor
+  `check_regressor` asks for (e.g. J_regressor_h36m_correct.npy).
 
   Args:
     family: 'smpl', 'smplx', 'mano' or 'flame'.
     joint_set: JointSet or registry name (T joints).
     num_landmarks: the model's face landmark count (`model.num_landmarks`: 0, 51 or 68).
-    regressor: (T, V) vertex regressor, as an array or a .npy path, or None.
+    regressor: (T, V) vertex regressor, as an array or a .npy path, or None; or one of
+      some joints (`regressor_rows`: (2, V) for the COCO hips).
     side: 'left' or 'right': which hand of a SMPL / SMPL-X model gives a single-hand
       set (HAND_21, MANO_21). Ignored for other sets and for MANO.
   Returns:
@@ -532,3 +585,123 @@ def model_joint_mapping(family, joint_set, *, num_landmarks=0, regressor=None, s
       joint_set=jset.name, family=family, sources=tuple(sources),
       regressor=np.stack(used_rows) if used_rows else None,
       num_model_joints=len(skeletons.output_joint_names(family, num_landmarks)))
+
+
+# ---- which joints need a regressor --------------------------------------------------------
+
+# family -> (file, what it is and where it is published).
+_H36M_FILES = {
+    'smpl': ('J_regressor_h36m_correct.npy', "17 x 6890, I2L-MeshNet's data/Human36M"),
+    'smplx': ('J_regressor_h36m_smplx.npy', "17 x 10475, Hand4Whole's data/Human36M")}
+_MPI_COMMAND = ('python -m neuralannot_jax.data.joint_sets {file} '
+                'J_regressor_mpi_inf_3dhp_{family}.npy')
+_COCO_HIP_FILES = {
+    'smpl': ('J_regressor_coco_hip_smpl.npy', "17 x 6890, COCO's 17, I2L-MeshNet's data/MSCOCO"),
+    'smplx': ('J_regressor_coco_hip_smplx.npy', '2 x 10475: left hip, right hip')}
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressorRule:
+  """Joints of a dataset that a body model names but places elsewhere.
+
+  Attributes:
+    joints: the joints that must come from a vertex regressor on a real dataset (those the
+      model has a point of the same name for; the others are not name-matched anyway).
+    why: what differs, for the error message.
+    files: family -> (file name, what it is): the regressor the authors use.
+    convert: how to make the file from the authors' (a command with {file}, {family}), or ''.
+  """
+  joints: tuple
+  why: str
+  files: dict
+  convert: str = ''
+
+
+# Human3.6M's joints are marker-based and MPI-INF-3DHP's its capture skeleton's, chosen to
+# match them: their pelvis, hips and neck are not SMPL's. COCO's annotated hips sit lower and
+# wider than the models' hip joints; its other keypoints by name (eyes, ears, nose: vertices;
+# limbs: joints) are the authors' approximation too.
+REGRESSOR_RULES = {
+    'H36M_17': RegressorRule(H36M_17.names, "Human3.6M's joints are marker-based",
+                             _H36M_FILES),
+    'MPI_INF_3DHP_17': RegressorRule(
+        MPI_INF_3DHP_17.names, "MPI-INF-3DHP's joints are Human3.6M's, not the model's",
+        _H36M_FILES, convert=_MPI_COMMAND),
+    'COCO_17': RegressorRule(COCO_HIPS, "COCO's hips are not the model's hip joints",
+                             _COCO_HIP_FILES),
+    'COCO_WHOLEBODY_133': RegressorRule(COCO_HIPS, "COCO's hips are not the model's hip joints",
+                                        _COCO_HIP_FILES),
+}
+
+
+def required_regressor_joints(family, joint_set):
+  """The joints of `joint_set` that a `family` model must read through a vertex regressor on
+  a real dataset (empty when matching by name is right: the model's own joints, or none of
+  the joints of `REGRESSOR_RULES` has a namesake on the model)."""
+  rule = REGRESSOR_RULES.get(_as_set(joint_set).name)
+  if rule is None or family not in skeletons.FAMILIES:
+    return ()
+  points = _model_points(family, 0)
+  return tuple(n for n in rule.joints if n in points)
+
+
+def _file_to_give(jset, family, field):
+  """How to give the regressor a rule asks for: the flag, the file and where it comes from."""
+  rule = REGRESSOR_RULES[jset.name]
+  name, what = rule.files.get(family, ('a vertex regressor of these joints', ''))
+  source = f'~/models/{name}' + (f' ({what})' if what else '')
+  if rule.convert:
+    out = f'J_regressor_mpi_inf_3dhp_{family}.npy'
+    text = (f'{source} in {jset.name} order: run '
+            f'`{rule.convert.format(file=f"~/models/{name}", family=family)}`, then '
+            f'--config.{field}={out}')
+  else:
+    text = f'--config.{field}={source}'
+  if jset.name == 'COCO_WHOLEBODY_133':
+    text += f' (in a whole-body config: --config.parts.body.{field}=...)'
+  return text
+
+
+def check_regressor(family, joint_set, regressor, field='model.regressor'):
+  """Raise ValueError, naming `field` and the file to give, unless `regressor` (a .npy path,
+  an array, or None / '' for none) gives every `required_regressor_joints` of the set.
+
+  For real datasets only: the synthetic sets' joints are the model's own.
+  """
+  jset = _as_set(joint_set)
+  joints = required_regressor_joints(family, jset)
+  if not joints:
+    return
+  why = (f'{REGRESSOR_RULES[jset.name].why}: matching {", ".join(joints[:4])}'
+         f'{", ..." if len(joints) > 4 else ""} to the {family} model\'s points of the same '
+         f'names fits the wrong points. Give the vertex regressor the authors use, '
+         f'{_file_to_give(jset, family, field)}')
+  is_path = isinstance(regressor, (str, os.PathLike))
+  if regressor is None or (is_path and not str(regressor)):
+    raise ValueError(f'{field} is empty on {jset.name}. {why}')
+  label = f'{field} {str(regressor)!r}' if is_path else field
+  if is_path and not os.path.isfile(regressor):
+    raise ValueError(f'{label}: no such file. {why}')
+  try:
+    rows = load_regressor(regressor, jset, family)
+  except ValueError as e:
+    raise ValueError(f'{field}: {e}') from None
+  missing = [n for n in joints if not rows[jset.index(n)].any()]
+  if missing:
+    raise ValueError(f'{label} has all-zero rows for {missing}. {why}')
+
+
+def _main(argv=None):
+  """`python -m neuralannot_jax.data.joint_sets H36M.npy OUT.npy`: a Human3.6M regressor
+  rewritten in MPI-INF-3DHP's joint order (`h36m_regressor_as_mpi_inf_3dhp`)."""
+  import argparse  # pylint: disable=import-outside-toplevel
+  parser = argparse.ArgumentParser(description=_main.__doc__)
+  parser.add_argument('h36m_regressor', help='(17, V) .npy, e.g. J_regressor_h36m_correct.npy')
+  parser.add_argument('out', help='the (17, V) .npy to write, in MPI_INF_3DHP_17 order')
+  args = parser.parse_args(argv)
+  np.save(args.out, h36m_regressor_as_mpi_inf_3dhp(np.load(args.h36m_regressor)))
+  print(f'wrote {args.out}: the rows of {args.h36m_regressor} in MPI-INF-3DHP order')
+
+
+if __name__ == '__main__':
+  _main()
