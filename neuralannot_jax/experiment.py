@@ -671,7 +671,9 @@ def run(config):
                                               prepare=restore)
       seconds = time.perf_counter() - t0
       if merged is not None:
-        annotations, skipped, _ = merged
+        annotations, skipped, made = merged
+        # None when every shard came from an earlier run: this run annotated nothing.
+        rate = distributed.images_per_s(made)
         annotate_lib.write(annotations, workdir, config.annotate.output)
         if fmt in MOCAP_RELEASES and config.body_model.family in ('smpl', 'smplx'):
           paths, left_out, merged_as = world_frame.write_mocap(
@@ -684,12 +686,11 @@ def run(config):
                             'the world-frame files', left_out)
         export.write_json(record_path, {
             **made_from, 'samples': len(annotations), 'skipped': len(skipped),
-            'processes': jax.process_count(), 'seconds': seconds,
-            'images_per_s': len(annotations) / max(seconds, 1e-9)})
+            'processes': jax.process_count(), 'seconds': seconds, 'images_per_s': rate})
         # The merged files and their record are written: the shards are redundant now.
         for path in distributed.shard_files(output):
           os.remove(path)
-        summary['annotate_images_per_s'] = len(annotations) / max(seconds, 1e-9)
+        summary['annotate_images_per_s'] = rate
         summary['annotated'] = len(annotations)
         summary['skipped_images'] = len(skipped)
     summary['pseudo_gt'] = output + '.json'
