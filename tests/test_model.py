@@ -184,6 +184,7 @@ def test_gradients_match_finite_differences(model_dir):
     rng = np.random.default_rng(4)
     target = model(body_pose=rng.normal(size=(1, 69)) * 0.3).joints
 
+    @jax.jit  # check_grads calls it many times: compiled once instead of op by op
     def loss(pose, betas):
       out = model(body_pose=pose, betas=betas)
       return jnp.sum((out.joints - target) ** 2) + 1e-3 * jnp.sum(out.vertices ** 2)

@@ -155,6 +155,11 @@ def test_the_merged_file_has_every_person_with_valid_flags_and_loads(run):
   assert scores['hands']['annotation']['count'] == counted_hands
   assert scores['face']['annotation']['count'] == len(faces)
   assert scores['body']['merged']['count'] == len(persons)
+  # The face part is a FLAME in-the-wild run on 68 keypoints (test_main's tiny runs leave
+  # FLAME to this one): its file is in the released FLAME layout, keyed '<person>_face'.
+  assert faces and all(key.endswith('_face') for key in faces)
+  assert all(set(e['flame_param']) == {'root_pose', 'jaw_pose', 'expr', 'shape', 'trans'}
+             for e in faces.values())
 
 
 def _stacked(entries, persons):
