@@ -38,6 +38,7 @@ def model_dir(tmp_path_factory):
 # built once. The heaviest files go first so that the workers finish together instead of one
 # of them starting a 3-minute file last (measured on 2 cores, serial seconds per file).
 HEAVY_FIRST = ('test_multiprocess.py', 'test_main.py', 'test_train.py', 'test_fitting_annotator.py',
+               'test_wild_network.py',
                'test_wholebody_run.py', 'test_annotate.py', 'test_model.py', 'test_parity.py',
                'test_fitting.py', 'test_resnet.py', 'test_notebook.py')
 
