@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from neuralannot_jax import export
+from neuralannot_jax import residual_plot
 from neuralannot_jax import visualize
 
 REPORT_DIR = 'report'
@@ -481,6 +482,14 @@ def write_report(workdir, samples, pred_file, evaluation, metrics_path, body_mod
     figures.append((_GROUP_TITLES[group], name,
                     f'{what}: mesh over the image | seen from the side. Green dots: GT 2D '
                     'joints; red rings: projected model joints.'))
+
+  residuals = residual_plot.residual_summary(residual_plot.entry_qualities(entries))
+  if residuals is not None:
+    key, unit, values, implausible_pct = residuals
+    write_png(os.path.join(out_dir, 'residuals.png'),
+              residual_plot.histogram_image(values, unit=unit, implausible_pct=implausible_pct))
+    figures.append(('Per-sample residuals', 'residuals.png',
+                    f'every pseudo-GT\'s {key} (its "quality" key): filter the file by it'))
 
   series = {}
   if metrics_path and os.path.isfile(os.fspath(metrics_path)):

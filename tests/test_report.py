@@ -62,6 +62,7 @@ def run(tmp_path_factory):
               'body_pose': rng.normal(0, 0.1, 69).astype(np.float32),
               'transl': np.array([0.1 * k, 0.0, 5.0], np.float32)}
     entries[ann_id] = export.to_released_entry('smpl', params, focal, princpt)
+    entries[ann_id]['quality'] = {'joint_residual_px': 2.0 + 3.0 * k, 'implausible': k == 1}
     image_path = str(work / 'images' / f'{ann_id}.jpg')
     if ann_id != IDS[-1]:   # the last sample's image is missing
       os.makedirs(os.path.dirname(image_path), exist_ok=True)
@@ -92,7 +93,7 @@ def test_report_of_a_tiny_run_references_files_that_exist(run):
                              run['metrics'], run['model'], 'smpl', num=2, tile_height=96)
   assert path == os.path.join(run['work'], 'report', 'index.html')
   links = _links(path)
-  assert {'worst.png', 'best.png', 'loss.png'} <= set(links)
+  assert {'worst.png', 'best.png', 'loss.png', 'residuals.png'} <= set(links)
   for link in links:
     assert not os.path.isabs(link) and '://' not in link, link
     target = os.path.join(os.path.dirname(path), link)
@@ -111,7 +112,8 @@ def test_report_without_evaluation_or_metrics_shows_the_first_samples(run, tmp_p
                              str(tmp_path / 'missing.jsonl'), run['model'], 'smpl', num=8,
                              tile_height=64)
   links = _links(path)
-  assert links == ['first.png', 'first.png']
+  # The residuals come from the pseudo-GT file itself: shown without an evaluation too.
+  assert links == ['first.png', 'first.png', 'residuals.png', 'residuals.png']
   grid = cv2.imread(str(tmp_path / 'report' / 'first.png'))
   assert grid.shape[0] == 2 * 64 + 4                          # 3 tiles in 2 columns
   with pytest.raises(FileNotFoundError, match='nope.json'):
@@ -167,3 +169,24 @@ def test_visualize_tool_writes_one_png_per_id(run, tmp_path, capsys):
   assert tool.main(['--pred', run['pred'], '--family', 'smpl', '--model_path', run['model'],
                     '--out', str(out), '--ids', '99']) == 1
   assert "'99'" in capsys.readouterr().err
+
+
+def test_residual_histogram_counts_every_pseudo_gt_and_names_its_quantiles():
+  """Issue 16: the report shows the distribution of the per-sample residuals."""
+  from neuralannot_jax import residual_plot  # pylint: disable=import-outside-toplevel
+  values = np.concatenate([np.arange(1.0, 100.0), [5000.0]])      # one wild fit
+  counts, edges = residual_plot.histogram_bins(values, num_bins=10)
+  assert counts.sum() == values.size                 # the wild one is in the last bar
+  assert edges[0] == 0 and edges[-1] == pytest.approx(np.percentile(values, 99))
+  assert counts[-1] == np.sum(values >= edges[-2])
+  # MANO files carry the quality per hand; the kind most entries have is drawn.
+  entries = {'a': {'right': {'quality': {'joint_residual_mm': 4.0}}, 'left': None},
+             'b': {'right': {'quality': {'joint_residual_mm': 6.0}},
+                   'left': {'quality': {'joint_residual_px': 3.0}}},
+             'c': {'smpl_param': {}, 'quality': {'joint_residual_mm': 8.0, 'implausible': True}},
+             'd': {'smpl_param': {}}}
+  key, _, got, share = residual_plot.residual_summary(residual_plot.entry_qualities(entries))
+  assert key == 'joint_residual_mm' and sorted(got) == [4.0, 6.0, 8.0] and share == 100.0
+  assert residual_plot.residual_summary(residual_plot.entry_qualities({'d': {}})) is None
+  image = residual_plot.histogram_image(values, unit='px')
+  assert image.shape == (300, 640, 3) and (image < 255).any()
