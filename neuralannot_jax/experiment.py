@@ -676,10 +676,15 @@ def run(config):
         rate = distributed.images_per_s(made)
         annotate_lib.write(annotations, workdir, config.annotate.output)
         if fmt in MOCAP_RELEASES and config.body_model.family in ('smpl', 'smplx'):
-          paths, left_out, merged_as = world_frame.write_mocap(
-              annotations, samples.extras(), body_model, config.body_model.family, fmt,
+          extras = samples.extras()
+          paths, left_out, merged_as, frames = world_frame.write_mocap(
+              annotations, extras, body_model, config.body_model.family, fmt,
               os.path.join(workdir, 'mocap'))
           summary['mocap_files'] = paths
+          # What a user of the world-frame files gets in each camera: scored like the
+          # camera-frame file (issue 16, item 10: merged bodies stood far from every view).
+          annotate_lib.write(world_frame.in_cameras(frames, annotations, extras, body_model),
+                             os.path.join(workdir, 'mocap'), in_cameras_name(config))
           logging.info('annotate: world-frame bodies per frame: %s', merged_as)
           if left_out:
             logging.warning('annotate: %d annotations without camera or frame left out of '
@@ -699,6 +704,12 @@ def run(config):
     result = evaluate_stage(config, model_path, output + '.json', gt_file, samples, joint_set)
     if result is not None:
       summary['evaluation'] = {k: v for k, v in result.items() if k != 'per_sample'}
+    in_cameras = os.path.join(workdir, 'mocap', in_cameras_name(config) + '.json')
+    if result is not None and os.path.exists(in_cameras):
+      world = evaluate_stage(config, model_path, in_cameras, gt_file, samples, joint_set,
+                             out_name='evaluation_world_frame.json')
+      summary['evaluation_world_frame'] = {k: v for k, v in world.items()
+                                           if k != 'per_sample'}
   if 'report' in todo and jax.process_index() == 0:
     from neuralannot_jax import report  # pylint: disable=import-outside-toplevel
     evaluation_file = os.path.join(workdir, 'evaluation.json')
@@ -719,8 +730,16 @@ def samples_record(config, samples):
           'joint_noise': config.dataset.joint_noise.to_dict()}
 
 
-def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set):
-  """Scores of the pseudo-GTs against GT, or None where the dataset has none."""
+def in_cameras_name(config):
+  """The name (in <workdir>/mocap, without .json) of the world-frame bodies moved back into
+  each camera (`world_frame.in_cameras`)."""
+  return f'{config.annotate.output}_world_frame_in_cameras'
+
+
+def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set,
+                   out_name='evaluation.json'):
+  """Scores of the pseudo-GTs against GT (also written to <workdir>/`out_name`), or None
+  where the dataset has none."""
   from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
   if not os.path.exists(pred_file):
     raise FileNotFoundError(f'{pred_file}: no pseudo-GTs to evaluate; run the annotate stage')
@@ -736,7 +755,7 @@ def evaluate_stage(config, model_path, pred_file, gt_file, samples, joint_set):
       return None
     result = evaluate.evaluate_entries(evaluate.load_entries(pred_file, family), gt, family,
                                        model_path, **options)
-  out = os.path.join(_path(config.workdir), 'evaluation.json')
+  out = os.path.join(_path(config.workdir), out_name)
   export.write_json(out, result)
   return result
 

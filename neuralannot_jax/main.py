@@ -141,6 +141,12 @@ def format_summary(summary):
   if evaluation:
     from neuralannot_jax import evaluate  # pylint: disable=import-outside-toplevel
     lines.append(evaluate.format_table(evaluation))
+  world = summary.get('evaluation_world_frame')
+  if world:
+    scores = ', '.join(f'{name} {world[key]:.1f} mm' for key, name in
+                       (('mpjpe', 'MPJPE'), ('mpvpe', 'MPVPE')) if world.get(key) is not None)
+    lines.append('world-frame files (mocap/), each frame\'s body moved back into every camera: '
+                 f'{scores} (evaluation_world_frame.json)')
   if summary.get('report'):
     lines.append(f'report: {summary["report"]}')
   lines.append(f'done in {summary["seconds"]:.0f} s')

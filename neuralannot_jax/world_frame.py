@@ -17,6 +17,7 @@ the released body never less consistent with the views than the best single view
 """
 
 import collections
+import dataclasses
 import os
 
 import jax
@@ -192,26 +193,55 @@ def nest(flat):
   return out
 
 
-def write_mocap(annotations, extras, model, family, dataset, out_dir):
-  """Write world-frame pseudo-GTs as the MoCap releases lay them out.
+def in_cameras(frames, annotations, extras, model):
+  """The world-frame bodies moved back into each view's camera, as the releases' readers do
+  (`export.world_to_camera`): what a user of the world-frame files gets for each image.
 
-  dataset 'h36m': Human36M_subject{S}_{FAMILY}_NeuralAnnot.json per subject,
-  [action][subaction][frame]; 'mpi_inf_3dhp': MPI-INF-3DHP_{FAMILY}_NeuralAnnot.json,
-  [subject][seq][frame].
-
+  Args:
+    frames: {frame key tuple: world-frame params} (`world_params`).
+    annotations, extras: as for `world_params`.
   Returns:
-    (paths written, number of annotations left out, {how: frames} of `world_params`).
+    {ann_id: the annotation with the frame's body in its camera and no quality} for every
+    annotation that went into a frame.
   """
-  frames, left_out, counts = world_params(annotations, extras, model)
+  rest_root = mocap.rest_root_of(model)
+  out = {}
+  for ann_id, ann in annotations.items():
+    extra = extras.get(ann_id)
+    if extra is None or ann.camera != 'dataset':
+      continue
+    world = frames[tuple(extra['frame_key'])]
+    params = export.world_to_camera(world, extra['R'], extra['t_mm'], rest_root(world['betas']))
+    out[ann_id] = dataclasses.replace(ann, params={**dict(world), **params}, quality=None)
+  return out
+
+
+def write_frames(frames, family, dataset, out_dir):
+  """Write world-frame pseudo-GTs ({frame key tuple: params}) as the MoCap releases lay them
+  out: dataset 'h36m': Human36M_subject{S}_{FAMILY}_NeuralAnnot.json per subject,
+  [action][subaction][frame]; 'mpi_inf_3dhp': MPI-INF-3DHP_{FAMILY}_NeuralAnnot.json,
+  [subject][seq][frame]. Returns the paths written."""
   released = {k: export.to_released_params(family, v) for k, v in frames.items()}
   nested = nest(released)
   if dataset == 'h36m':
-    return export.write_h36m_style(out_dir, nested, family), left_out, counts
+    return export.write_h36m_style(out_dir, nested, family)
   if dataset == 'mpi_inf_3dhp':
     path = os.path.join(out_dir, f'MPI-INF-3DHP_{family.upper()}_NeuralAnnot.json')
-    return [export.write_mocap_style(path, nested, 3, family)], left_out, counts
+    return [export.write_mocap_style(path, nested, 3, family)]
   raise ValueError(f'write_mocap: no MoCap release layout for {dataset!r}')
 
 
+def write_mocap(annotations, extras, model, family, dataset, out_dir):
+  """`world_params` then `write_frames`.
+
+  Returns:
+    (paths written, number of annotations left out, {how: frames} of `world_params`,
+    the frames {frame key tuple: world-frame params}).
+  """
+  frames, left_out, counts = world_params(annotations, extras, model)
+  return write_frames(frames, family, dataset, out_dir), left_out, counts, frames
+
+
 __all__ = ['CONSENSUS_M', 'TOLERANCE_M', 'merge_views', 'joints_function', 'consensus_average',
-           'choose', 'merge_frame', 'world_params', 'nest', 'write_mocap']
+           'choose', 'merge_frame', 'world_params', 'in_cameras', 'nest', 'write_frames',
+           'write_mocap']

@@ -218,9 +218,15 @@ def test_world_frame_files_read_back_through_the_human36m_reader(root, tmp_path)
     params, focal, princpt = export.from_released_entry('smpl', gt[str(sample.ann_id)])
     annotations[sample.ann_id] = annotate_lib.Annotation(params, focal, princpt, 'smpl',
                                                          camera='dataset')
-  paths, left_out, merged_as = world_frame.write_mocap(
+  paths, left_out, merged_as, frames = world_frame.write_mocap(
       annotations, result.extras, smpl, 'smpl', 'h36m', os.path.join(h36m_root, 'annotations'))
   assert left_out == 0
+  # The frames moved back into each camera (what the comparison scores) are the GT again.
+  in_cameras = world_frame.in_cameras(frames, annotations, result.extras, smpl)
+  assert sorted(in_cameras) == sorted(annotations)
+  for ann_id, ann in in_cameras.items():
+    np.testing.assert_allclose(_forward(smpl, ann.params)[0],
+                               _forward(smpl, annotations[ann_id].params)[0], atol=2e-4)
   assert 'medoid' not in merged_as        # exact views agree: they are averaged
   assert sorted(os.path.basename(p) for p in paths) == [
       f'Human36M_subject{s}_SMPL_NeuralAnnot.json' for s in subjects]

@@ -215,7 +215,7 @@ def test_mocap_world_frame_smplx_files_read_without_hands_or_face(tmp_path, smpl
   ann = body_annotation(5, camera='dataset')
   # An identity camera: the world-frame parameters are the camera-space ones.
   extras = {1: {'frame_key': list(key), 'R': np.eye(3), 't_mm': np.zeros(3)}}
-  paths, left_out, _ = world_frame.write_mocap({1: ann}, extras, smplx, 'smplx', dataset,
+  paths, left_out, _, _ = world_frame.write_mocap({1: ann}, extras, smplx, 'smplx', dataset,
                                                str(tmp_path))
   assert left_out == 0 and [os.path.basename(p) for p in paths] == [name]
   # The frame's path in the file: Human3.6M's files are per subject.

@@ -74,6 +74,10 @@ def test_the_command_line_writes_pseudo_gts_for_every_sample_and_scores_them(fir
              for name in os.listdir(os.path.join(workdir, 'mocap')))
   evaluation = _load(workdir, 'evaluation.json')
   assert evaluation['count'] == len(gt)
+  # ... and the world-frame files are scored too, moved back into every camera.
+  world = _load(workdir, 'evaluation_world_frame.json')
+  assert world['count'] == len(gt) and 0 < world['mpjpe'] < 2000
+  assert 'world-frame files' in stdout
   assert 0 < evaluation['mpjpe'] < 2000 and 0 < evaluation['mpvpe'] < 2000
   assert 'pseudo_gt.json' in stdout and 'MPJPE' in stdout
   report = os.path.join(workdir, 'report', 'index.html')
