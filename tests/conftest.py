@@ -35,8 +35,10 @@ def model_dir(tmp_path_factory):
 
 # The suite runs on every core (pytest-xdist, `-n auto --dist loadfile` in pyproject.toml):
 # a test file is the unit of work, so each file's module fixtures (the end-to-end runs) are
-# built once. The heaviest files go first so that the workers finish together instead of one
-# of them starting a 3-minute file last (measured on 2 cores, serial seconds per file).
+# built once. xdist orders the files by their number of tests (most first); among files of
+# equal count, and in one process (-n0), the heaviest listed here go first. Ordering all files
+# heaviest-first (--no-loadscope-reorder) was tried and was slower on 2 cores: the end-to-end
+# files that launch subprocesses then ran side by side.
 HEAVY_FIRST = ('test_multiprocess.py', 'test_main.py', 'test_train.py', 'test_fitting_annotator.py',
                'test_wild_network.py',
                'test_wholebody_run.py', 'test_annotate.py', 'test_model.py', 'test_parity.py',
