@@ -138,6 +138,15 @@ def merge_frame(views, joints, rest_root, joints_of):
   return choose(views, joints, average, joints_of([average])[0], medoid, cost)
 
 
+def _framed(annotations, extras):
+  """(ann_id, annotation, extra) of the annotations that go into a frame: those made with
+  the dataset's camera, whose reader gave the frame and the camera's extrinsics."""
+  for ann_id, ann in annotations.items():
+    extra = extras.get(ann_id)
+    if extra is not None and ann.camera == 'dataset':
+      yield ann_id, ann, extra
+
+
 def world_params(annotations, extras, model):
   """MoCap annotations -> {frame key: world-frame parameters}, one per frame.
 
@@ -152,12 +161,10 @@ def world_params(annotations, extras, model):
     {'single' | 'average' | 'medoid': frames merged that way}).
   """
   rest_root = mocap.rest_root_of(model)
-  views, left_out = collections.defaultdict(list), 0
-  for ann_id, ann in annotations.items():
-    extra = extras.get(ann_id)
-    if extra is None or ann.camera != 'dataset':
-      left_out += 1
-      continue
+  views = collections.defaultdict(list)
+  framed = list(_framed(annotations, extras))
+  left_out = len(annotations) - len(framed)
+  for _, ann, extra in framed:
     params = dict(ann.params)
     world = export.camera_to_world(params, extra['R'], extra['t_mm'],
                                    rest_root(params['betas']))
@@ -206,10 +213,7 @@ def in_cameras(frames, annotations, extras, model):
   """
   rest_root = mocap.rest_root_of(model)
   out = {}
-  for ann_id, ann in annotations.items():
-    extra = extras.get(ann_id)
-    if extra is None or ann.camera != 'dataset':
-      continue
+  for ann_id, ann, extra in _framed(annotations, extras):
     world = frames[tuple(extra['frame_key'])]
     params = export.world_to_camera(world, extra['R'], extra['t_mm'], rest_root(world['betas']))
     out[ann_id] = dataclasses.replace(ann, params={**dict(world), **params}, quality=None)
