@@ -164,9 +164,10 @@ def default_config():
   # 'neuralannot' (train the network, annotate with it), 'smplify': the per-sample
   # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
   # no train stage. Same mode switch: 'mocap' fits GT 3D joints, 'wild' GT 2D joints.
-  # 'neuralannot_refine' (MoCap mode): the network's prediction, then a short per-sample
-  # fit started from it and kept near it (`fitting.annotator.refine_batch`;
-  # fitting.refine_steps / refine_lr).
+  # 'neuralannot_refine': the network's prediction, then a short per-sample fit started
+  # from it and kept near it, to the GT 3D joints where a sample has them, else to its 2D
+  # joints, trying it turned around too (`fitting.annotator.refine_batch`;
+  # fitting.refine_steps / refine_lr, and the 2D fit's sigma_px, reference_crop, try_flip).
   c.annotator = 'neuralannot'
   c.fitting = ml_collections.ConfigDict()
   c.fitting.batch_size = 32
@@ -561,12 +562,10 @@ def run(config):
   workdir = _path(config.workdir)
   os.makedirs(workdir, exist_ok=True)
   todo = stages(config)
-  if annotator_name(config) == 'neuralannot_refine' and config.model.mode != 'mocap':
-    raise ValueError('config.annotator neuralannot_refine refines the network from GT 3D '
-                     'joints (model.mode=mocap); the in-the-wild refinement is not built yet')
-  if annotator_name(config) == 'smplify' and config.body_model.family == 'flame':
-    raise ValueError('config.annotator smplify: the baseline fits SMPL, SMPL-X and MANO; FLAME '
-                     'faces are annotated by the neural annotator only')
+  if annotator_name(config) != 'neuralannot' and config.body_model.family == 'flame':
+    raise ValueError(f'config.annotator {annotator_name(config)}: the fitter fits SMPL, SMPL-X '
+                     'and MANO; FLAME faces are annotated by the neural annotator only '
+                     '(--config.annotator=neuralannot)')
   if ('train' in todo and annotator_name(config) != 'smplify'
       and int(config.train.num_steps) <= 0):
     raise ValueError(f'train.num_steps is {config.train.num_steps}: the train stage needs at '
@@ -656,7 +655,8 @@ def run(config):
           if annotator_name(config) == 'neuralannot_refine':
             refine = functools.partial(
                 fitting_annotator.refine_batch, body_model, step_spec.mapping,
-                root=step_spec.root, settings=fitting_settings(config))
+                root=step_spec.root, settings=fitting_settings(config),
+                crop_size=int(config.model.crop_size), focal=step_spec.spec.focal)
           # Each process on its own devices (a local mesh): inference needs no collectives.
           annotations, loader = annotate_lib.annotate(
               model, body_model, samples, step_spec,

@@ -129,6 +129,3 @@ def test_refine_starts_from_the_network_and_lowers_its_joint_residuals(tmp_path)
   again = experiment.run(_config(workdir, annotator='neuralannot_refine', stages='annotate',
                                  **{'annotate.output': 'refined', 'fitting.refine_steps': 20}))
   assert again['annotated'] == 8           # other refinement settings: annotated again
-  with pytest.raises(ValueError, match='mocap'):
-    experiment.run(_config(workdir, annotator='neuralannot_refine', stages='annotate',
-                           **{'model.mode': 'wild'}))

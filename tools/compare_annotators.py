@@ -11,7 +11,8 @@ two annotators by the error of their pseudo-GTs. Here each regime is one synthet
   neuralannot   --config.annotator=neuralannot: train on the set, annotate the same set;
   smplify       --config.annotator=smplify: fit each sample (`neuralannot_jax.fitting`);
                 the in-the-wild body fit uses the same pose prior the network decodes;
-  neuralannot_refine   (MoCap regimes) the trained network's prediction refined per sample.
+  neuralannot_refine   the trained network's prediction refined per sample (to the GT 3D
+                joints in MoCap regimes, to the 2D joints in the wild).
 
 All start from configs/synthetic_body.py (ResNet-18 at 64 px for the network); the tool
 sets the set, family and mode per regime. Each run has its own work directory under
@@ -83,9 +84,7 @@ def run_regime(regime, args):
   from neuralannot_jax import export  # pylint: disable=import-outside-toplevel
   results = {}
   prior = ''
-  annotators = ['neuralannot', 'smplify']
-  if REGIMES[regime][2] == 'mocap':        # the refinement starts from GT 3D joints
-    annotators.append('neuralannot_refine')
+  annotators = ['neuralannot', 'smplify', 'neuralannot_refine']
   for annotator in annotators:
     config = regime_config(regime, annotator, args, prior)
     workdir = os.path.abspath(config.workdir)

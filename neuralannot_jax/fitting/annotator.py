@@ -109,42 +109,64 @@ def fit_batch(body_model, mapping, batch, *, mode, crop_size, settings, vposer_p
   return _full_hands(body_model, params), from_3d
 
 
-def refine_batch(body_model, mapping, out, batch, *, root, settings):
-  """The network's prediction refined per sample by `fit_3d` started from it
+def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
+                 focal=camera.FOCAL):
+  """The network's prediction refined per sample, started from it and kept near it
   (`--config.annotator=neuralannot_refine`).
 
-  The fit keeps each sample near the prediction (`fit3d.REFINE_WEIGHTS`: an anchor instead
-  of the zero-pose prior), so it adds per-sample precision on the joints without fitting
-  from scratch's failures (wrong facing, twisted free joints).
+  Rows with GT 3D joints and their root are refined by `fit_3d` in the GT joints' frame,
+  the others with labelled 2D joints by `fit2d.refine_2d` in the virtual crop camera (the
+  prediction's own frame). An anchor to the prediction replaces the zero-pose prior, so
+  the refinement adds per-sample precision on the joints without fitting from scratch's
+  failures (depth, twisted free joints); from 2D joints it also tries the prediction
+  turned around, as the fitter tries both facings.
 
   Args:
-    body_model: the model the network predicts for (full hand poses, no PCA).
+    body_model: the model the network predicts for.
     mapping: its `JointMapping` to the batch's set; root: the set's root index.
     out: `annotate.predict`'s output on the host: {smplx name: (B, n)}, 'transl' (B, 3)
       of the virtual crop camera, 'joints' (B, T, 3) without translation.
-    batch: the pipeline batch (numpy).
-    settings: `Settings` (refine_steps, refine_lr).
+    batch: the pipeline batch (numpy), 2D joints in pixels of a `crop_size` crop.
+    settings: `Settings` (refine_steps, refine_lr; sigma_px, reference_crop, try_flip for
+      the 2D rows).
+    crop_size: the crop side in pixels; focal: the virtual camera's focal length.
   Returns:
-    `out` with the refined parameters and joints on the rows with GT 3D joints and their
-    root (the others as they were).
+    `out` with the refined parameters and joints on the rows refined (the others, e.g.
+    padding and rows without any labelled joint, as they were).
   """
+  model = annotate_lib.full_pose_model(body_model)
+  names = [k for k in model.param_shapes() if k != 'expression']
   valid3d = np.asarray(batch['valid3d'], np.float32) * np.asarray(mapping.valid)[None]
-  rows = (np.asarray(batch['has_3d']) > 0) & (valid3d[:, root] > 0) & np.asarray(batch['mask'])
-  if not rows.any():
-    return out
-  names = [k for k in body_model.param_shapes() if k != 'expression']
-  start = {k: np.asarray(out[k]) for k in names if k != 'transl'}
-  # In the GT joints' frame: the predicted root on the GT root, as the annotation does.
-  start['transl'] = np.asarray(batch['joints_3d'])[:, root] - np.asarray(out['joints'])[:, root]
-  fit = fit3d.fit_3d(body_model, batch['joints_3d'], valid3d * rows[:, None], mapping,
-                     num_steps=settings.refine_steps, lr=settings.refine_lr, start=start)
-  fit = {k: np.asarray(jax.device_get(v)) for k, v in fit.items()}
-  pick = lambda new, old: np.where(rows.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
-  refined = dict(out)
-  for k in names:
-    if k != 'transl':
-      refined[k] = pick(fit[k].reshape(np.shape(out[k])), np.asarray(out[k]))
-  refined['joints'] = pick(fit['joints'] - fit['transl'][:, None], np.asarray(out['joints']))
+  mask = np.asarray(batch['mask'], bool)
+  rows_3d = (np.asarray(batch['has_3d']) > 0) & (valid3d[:, root] > 0) & mask
+  valid2d = np.asarray(batch['valid'], np.float32) * np.asarray(mapping.valid)[None]
+  rows_2d = ~rows_3d & mask & ((valid2d > 0).sum(-1) >= 2)
+  refined = {k: np.asarray(v) for k, v in out.items()}
+
+  def take(fit, rows, transl=None):
+    fit = {k: np.asarray(jax.device_get(v)) for k, v in fit.items()}
+    pick = lambda new, old: np.where(rows.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
+    for k in names:
+      if k != 'transl' or transl:
+        refined[k] = pick(fit[k].reshape(np.shape(refined[k])), refined[k])
+    refined['joints'] = pick(fit['joints'] - fit['transl'][:, None], refined['joints'])
+
+  if rows_3d.any():
+    start = {k: refined[k] for k in names if k != 'transl'}
+    # In the GT joints' frame: the predicted root on the GT root, as the annotation does.
+    start['transl'] = np.asarray(batch['joints_3d'])[:, root] - refined['joints'][:, root]
+    take(fit3d.fit_3d(model, batch['joints_3d'], valid3d * rows_3d[:, None], mapping,
+                      num_steps=settings.refine_steps, lr=settings.refine_lr, start=start),
+         rows_3d)
+  if rows_2d.any():
+    cam_focal, princpt = camera.crop_camera(crop_size, focal)
+    reference = settings.reference_crop or REFERENCE_CROP[model.family]
+    options = {'sigma': settings.sigma_px, 'pixel_scale': reference / float(crop_size)}
+    take(fit2d.refine_2d(model, batch['joints_2d'], valid2d * rows_2d[:, None], mapping,
+                         {k: refined[k] for k in names}, focal=cam_focal, princpt=princpt,
+                         steps=settings.refine_steps, lr=settings.refine_lr,
+                         options=options, try_flip=settings.try_flip),
+         rows_2d, transl=True)
   return refined
 
 
