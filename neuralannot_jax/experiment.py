@@ -160,6 +160,9 @@ def default_config():
   c.annotate.batch_size = 64
   # Output name in the work directory: <output>.json and <output>.npz.
   c.annotate.output = 'pseudo_gt'
+  # The checkpoint to annotate with (its step); 0: the latest. Earlier ones are kept by
+  # train.checkpoint_every / train.max_to_keep (e.g. for a learning curve).
+  c.annotate.step = 0
 
   # 'neuralannot' (train the network, annotate with it), 'smplify': the per-sample
   # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
@@ -515,12 +518,23 @@ def vposer_path(config, tconfig):
   return path
 
 
-def restore_model(tconfig, train_dir, mesh):
-  """The trained annotator from the latest checkpoint in <train_dir>/checkpoints, and its step."""
+def restore_model(tconfig, train_dir, mesh, step=0):
+  """The trained annotator from <train_dir>/checkpoints, and its step.
+
+  step: the checkpoint's step (`annotate.step`); 0: the latest.
+  """
   model, optimizer = train_lib.create_train_state(tconfig, mesh)
   manager = train_lib.checkpoint_manager(train_dir, tconfig)
   try:
-    step = train_lib.restore_latest(manager, tconfig, mesh, model, optimizer)
+    if step:
+      kept = sorted(manager.all_steps())
+      if step not in kept:
+        raise ValueError(f'annotate.step {step}: no such checkpoint in '
+                         f'{os.path.join(train_dir, "checkpoints")} (kept: {kept}; '
+                         'train.checkpoint_every and train.max_to_keep choose which are kept)')
+      train_lib.restore(manager, tconfig, mesh, model, optimizer, step)
+    else:
+      step = train_lib.restore_latest(manager, tconfig, mesh, model, optimizer)
   finally:
     manager.close()
   if step == 0:
@@ -618,10 +632,13 @@ def run(config):
       made_from = {'annotator': 'smplify',
                    'settings': dataclasses.asdict(fitting_settings(config))}
     else:
-      made_from = {'step': latest_step(tconfig, train_dir)}
+      made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir)}
       if annotator_name(config) == 'neuralannot_refine':
         settings = fitting_settings(config)
-        made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr}
+        made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr,
+                               'sigma_px': settings.sigma_px,
+                               'reference_crop': settings.reference_crop,
+                               'try_flip': settings.try_flip}
     # ... and of which samples: a trial run's (dataset.max_samples) is no annotation of the set.
     made_from['covers'] = samples_record(config, samples)
     record = _read_json(record_path)
@@ -638,7 +655,7 @@ def run(config):
         """The trained network, unless this run trained it (every process restores)."""
         nonlocal model
         if not smplify and model is None:
-          model, _ = restore_model(tconfig, train_dir, mesh)
+          model, _ = restore_model(tconfig, train_dir, mesh, int(config.annotate.step))
 
       def annotate_share():
         """This process's share (all of it on one process): annotations, skipped ann_ids."""

@@ -235,3 +235,22 @@ def test_a_resumed_merge_reports_no_annotation_rate(first_run, monkeypatch):
   assert summary['annotated'] == len(_load(workdir, 'pseudo_gt.json'))
   assert summary['annotate_images_per_s'] is None
   assert _load(workdir, 'resumed.record.json')['images_per_s'] is None
+
+
+def test_an_earlier_checkpoint_annotates_on_request(first_run):
+  """annotate.step: the pseudo-GTs of a chosen checkpoint (a learning curve's points), its
+  step in the record; a step no checkpoint has is one error listing those kept."""
+  workdir, _ = first_run
+  kept = sorted(int(d) for d in os.listdir(os.path.join(workdir, 'train', 'checkpoints'))
+                if d.isdigit())
+  assert len(kept) >= 2
+  _run(workdir, **{'stages': 'annotate', 'annotate.step': kept[0],
+                   'annotate.output': 'earlier'})
+  assert _load(workdir, 'earlier.record.json')['step'] == kept[0]
+  _run(workdir, **{'stages': 'annotate', 'annotate.step': kept[-1],
+                   'annotate.output': 'later'})
+  pose = lambda name: np.array([e['smpl_param']['pose'] for e in _load(
+      workdir, f'{name}.json').values()])
+  assert np.abs(pose('earlier') - pose('later')).max() > 1e-4   # other weights, other poses
+  with pytest.raises(ValueError, match=rf'annotate.step 999: .*kept: \[{kept[0]}'):
+    _run(workdir, **{'stages': 'annotate', 'annotate.step': 999})
