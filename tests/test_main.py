@@ -109,6 +109,16 @@ def test_help_names_the_flags():
   assert '--config' in proc.stdout and '--workdir' in proc.stdout
 
 
+def test_the_scorer_runs_beside_a_folder_of_model_files_named_body_models(tmp_path):
+  """A work directory holds body_models/ (the stand-in files); users keep theirs under that
+  name too. Run from there, `python -m` puts that folder first on the import path: with the
+  README's install (editable, compat mode) the package still wins over it."""
+  (tmp_path / 'body_models' / 'smpl').mkdir(parents=True)
+  proc = subprocess.run([sys.executable, '-m', 'neuralannot_jax.evaluate', '--help'],
+                        cwd=str(tmp_path), capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0 and '--pred' in proc.stdout, proc.stderr[-2000:]
+
+
 def test_a_missing_config_file_is_one_error_line_listing_the_configs():
   """absl / ml_collections load --config before `main`: a wrong path gave several lines
   about an 'earlier failure to load'."""
@@ -244,9 +254,13 @@ def test_an_earlier_checkpoint_annotates_on_request(first_run):
   kept = sorted(int(d) for d in os.listdir(os.path.join(workdir, 'train', 'checkpoints'))
                 if d.isdigit())
   assert len(kept) >= 2
-  _run(workdir, **{'stages': 'annotate', 'annotate.step': kept[0],
+  before = _load(workdir, 'evaluation.json')
+  _run(workdir, **{'stages': 'annotate,evaluate', 'annotate.step': kept[0],
                    'annotate.output': 'earlier'})
   assert _load(workdir, 'earlier.record.json')['step'] == kept[0]
+  # Scored beside the network's own file, which keeps its scores.
+  assert _load(workdir, 'evaluation_earlier.json')['pred_path'].endswith('earlier.json')
+  assert _load(workdir, 'evaluation.json') == before
   _run(workdir, **{'stages': 'annotate', 'annotate.step': kept[-1],
                    'annotate.output': 'later'})
   pose = lambda name: np.array([e['smpl_param']['pose'] for e in _load(
