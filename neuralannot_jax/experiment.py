@@ -10,10 +10,11 @@ that reads and writes the work directory, so a stage can be skipped or re-run al
   train     `train.train`: resumes from <workdir>/train/checkpoints.
   annotate  the trained network over the same samples -> <workdir>/<annotate.output>.json
             (released NeuralAnnot layout) and .npz; skipped when its record says it was
-            made from the latest checkpoint.
+            made from the latest checkpoint (or `annotate.step`'s).
   evaluate  where GT exists (`dataset.gt_file`, or GT parameters the reader attached):
             MPJPE / PA-MPJPE on the dataset's joints (as the paper scores), MPVPE /
-            PA-MPVPE on the mesh -> <workdir>/evaluation.json.
+            PA-MPVPE on the mesh -> <workdir>/evaluation.json (another annotate.output X:
+            evaluation_X.json).
   report    <workdir>/report/index.html: overlays of the worst and best samples, the
             training loss curve, the scores (`report.write_report`).
 """
@@ -718,18 +719,21 @@ def run(config):
     summary['pseudo_gt'] = output + '.json'
 
   if 'evaluate' in todo and jax.process_index() == 0:
-    result = evaluate_stage(config, model_path, output + '.json', gt_file, samples, joint_set)
+    result = evaluate_stage(config, model_path, output + '.json', gt_file, samples, joint_set,
+                            out_name=evaluation_name(config))
     if result is not None:
       summary['evaluation'] = {k: v for k, v in result.items() if k != 'per_sample'}
+      summary['evaluation_file'] = evaluation_name(config)
     in_cameras = os.path.join(workdir, 'mocap', in_cameras_name(config) + '.json')
     if result is not None and os.path.exists(in_cameras):
       world = evaluate_stage(config, model_path, in_cameras, gt_file, samples, joint_set,
-                             out_name='evaluation_world_frame.json')
+                             out_name=evaluation_name(config, world_frame=True))
       summary['evaluation_world_frame'] = {k: v for k, v in world.items()
                                            if k != 'per_sample'}
+      summary['evaluation_world_frame_file'] = evaluation_name(config, world_frame=True)
   if 'report' in todo and jax.process_index() == 0:
     from neuralannot_jax import report  # pylint: disable=import-outside-toplevel
-    evaluation_file = os.path.join(workdir, 'evaluation.json')
+    evaluation_file = os.path.join(workdir, evaluation_name(config))
     summary['report'] = report.write_report(
         workdir, samples, output + '.json',
         evaluation_file if os.path.exists(evaluation_file) else None,
@@ -745,6 +749,15 @@ def samples_record(config, samples):
   ids = '\n'.join(str(samples[i].ann_id) for i in range(len(samples)))
   return {'count': len(samples), 'ann_ids_sha1': hashlib.sha1(ids.encode()).hexdigest(),
           'joint_noise': config.dataset.joint_noise.to_dict()}
+
+
+def evaluation_name(config, world_frame=False):
+  """The scores' file name in the work directory: evaluation.json for the default output,
+  evaluation_<output>.json for another (a refinement or an earlier checkpoint annotated
+  beside it must not overwrite the network's scores); world-frame files: _world_frame."""
+  output = config.annotate.output
+  stem = 'evaluation' if output == 'pseudo_gt' else f'evaluation_{output}'
+  return f'{stem}_world_frame.json' if world_frame else f'{stem}.json'
 
 
 def in_cameras_name(config):
@@ -795,4 +808,4 @@ def _last_rate(metrics_path):
 
 __all__ = ['STAGES', 'default_config', 'load_config', 'stages', 'prepare_body_model',
            'load_body_model', 'prepare_synthetic', 'load_samples', 'train_config', 'vposer_path',
-           'restore_model', 'run']
+           'restore_model', 'evaluation_name', 'run']

@@ -146,7 +146,7 @@ def format_summary(summary):
     scores = ', '.join(f'{name} {world[key]:.1f} mm' for key, name in
                        (('mpjpe', 'MPJPE'), ('mpvpe', 'MPVPE')) if world.get(key) is not None)
     lines.append('world-frame files (mocap/), each frame\'s body moved back into every camera: '
-                 f'{scores} (evaluation_world_frame.json)')
+                 f'{scores} ({summary.get("evaluation_world_frame_file")})')
   if summary.get('report'):
     lines.append(f'report: {summary["report"]}')
   lines.append(f'done in {summary["seconds"]:.0f} s')
