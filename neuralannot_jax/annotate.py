@@ -33,6 +33,7 @@ from neuralannot_jax import camera
 from neuralannot_jax import decode
 from neuralannot_jax import distributed
 from neuralannot_jax import export
+from neuralannot_jax import losses
 from neuralannot_jax import quality as quality_lib
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import pipeline
@@ -138,6 +139,20 @@ def original_cameras(batch, dataset_camera, crop_size, focal=camera.FOCAL):
       focal, princpt, np.asarray(batch['inverse'], np.float32)))
 
 
+def gt_translation(joints, gt_joints, valid, root):
+  """(B, 3) the translation that puts the model's joints on the GT's by their anchors (the
+  root, or the labelled joints' mean where the root is missing: `losses.anchor_relative`).
+
+  Args:
+    joints: (B, T, 3) the model's joints without translation; gt_joints: (B, T, 3).
+    valid: (B, T) labelled GT joints (those the model has).
+  """
+  joints = np.asarray(joints, np.float64)
+  gt_joints = np.asarray(gt_joints, np.float64)
+  anchored = lambda x: x - np.asarray(losses.anchor_relative(x, valid, root))
+  return (anchored(gt_joints) - anchored(joints))[:, 0]
+
+
 def _finish(spec, step_spec, out, batch, samples):
   """Annotations of a batch's real rows from `predict`'s output and the host batch.
 
@@ -150,13 +165,14 @@ def _finish(spec, step_spec, out, batch, samples):
   """
   root = step_spec.root
   rows = np.flatnonzero(batch['mask'])
-  # MoCap rows with a camera and a valid GT root keep the dataset's camera.
-  dataset_camera = ((spec.mode == 'mocap') & (step_spec.mapping.valid[root] > 0)
-                    & batch['has_camera'] & (batch['has_3d'] > 0)
-                    & (batch['valid3d'][:, root] > 0))
+  valid3d = np.asarray(batch['valid3d'], np.float64) * np.asarray(step_spec.mapping.valid)[None]
+  # MoCap rows with a camera and labelled GT 3D joints keep the dataset's camera.
+  dataset_camera = ((spec.mode == 'mocap') & batch['has_camera'] & (batch['has_3d'] > 0)
+                    & (valid3d.sum(-1) > 0))
   focal, princpt = original_cameras(batch, dataset_camera, spec.crop_size, spec.focal)
-  # The model's root joint on the GT root, in the crop's (possibly mirrored) camera frame.
-  gt_transl = batch['joints_3d'][:, root] - out['joints'][:, root]
+  # The model's root joint on the GT root (the labelled joints' mean on theirs where the
+  # root is missing), in the crop's (possibly mirrored) camera frame.
+  gt_transl = gt_translation(out['joints'], batch['joints_3d'], valid3d, root)
   scores = quality_lib.batch_quality(
       out['joints'], out, batch, family=spec.family, mapping=step_spec.mapping,
       from_3d=(spec.mode == 'mocap') & (batch['has_3d'] > 0), root=root,

@@ -116,11 +116,30 @@ def root_relative(joints, root_index: Union[int, Sequence[int]]):
   return joints - jnp.mean(joints[..., idx, :], axis=-2, keepdims=True)
 
 
-def root_valid(valid, root_index):
-  """(B, K) validity of root-relative joints: a joint counts only if every root joint does."""
-  valid = jnp.asarray(valid)
+def anchor_relative(joints, valid, root_index: Union[int, Sequence[int]]):
+  """Joints relative to an anchor that a missing root does not remove: the root where every
+  root joint is labelled, else the mean of the labelled joints.
+
+  Real sets lose joints (occlusion, capture failure), the root among them: relative to a
+  missing root a sample would lose all its 3D joints. The anchor is a function of the
+  joints and `valid` alone, so the prediction and the GT anchored with the same `valid`
+  compare translation-free.
+
+  Args:
+    joints: (..., K, D).
+    valid: (..., K) weights (0 = missing).
+    root_index: as `root_relative`.
+  Returns:
+    (..., K, D).
+  """
+  joints = jnp.asarray(joints)
+  valid = jnp.asarray(valid, joints.dtype)
   idx = [root_index] if isinstance(root_index, int) else list(root_index)
-  return valid * jnp.prod(valid[..., idx], axis=-1, keepdims=True)
+  root_ok = jnp.prod(valid[..., idx] > 0, axis=-1).astype(bool)[..., None]
+  root = jnp.mean(joints[..., idx, :], axis=-2)
+  w = (valid > 0).astype(joints.dtype)[..., None]
+  centroid = jnp.sum(w * joints, -2) / jnp.maximum(jnp.sum(w, -2), 1.0)
+  return joints - jnp.where(root_ok, root, centroid)[..., None, :]
 
 
 def param_l2(params, weights):
@@ -253,12 +272,12 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
 
   if weights.get('joints_3d', 0.0):
     valid3d = jnp.asarray(batch['valid3d'], dtype) * per_joint
-    valid3d = root_valid(valid3d, root_index)
+    # Both anchored alike (the root, or the labelled joints' mean where the root is missing).
+    pred = anchor_relative(joints, valid3d, root_index)
+    target = anchor_relative(batch['joints_3d'], valid3d, root_index)
     has_3d = jnp.asarray(batch.get('has_3d', True), dtype)
     valid3d = valid3d * jnp.broadcast_to(has_3d * row, row.shape)[:, None]
-    terms['joints_3d'] = weights['joints_3d'] * joint_l1(
-        root_relative(joints, root_index), root_relative(batch['joints_3d'], root_index),
-        valid3d)
+    terms['joints_3d'] = weights['joints_3d'] * joint_l1(pred, target, valid3d)
 
   if weights.get('joints_2d', 0.0):
     if crop_size is None:
@@ -294,5 +313,5 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
 
 
 __all__ = ['REFERENCE_CROP', 'DEFAULT_WEIGHTS', 'joint_l1', 'reference_pixels',
-           'root_relative', 'root_valid', 'param_l2',
+           'root_relative', 'anchor_relative', 'param_l2',
            'HINGES', 'hinge_joints', 'hinge_swing', 'rotation_l2', 'neuralannot_loss']

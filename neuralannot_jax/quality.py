@@ -4,7 +4,8 @@ extra 'quality' key of every entry (readers of the released layout ignore it), s
 can filter bad fits:
 
   {'joint_residual_mm': 12.3}  MoCap rows: mean distance of the root-relative joints to
-                               the GT 3D joints, mm;
+                               the GT 3D joints, mm (relative to the labelled joints'
+                               mean where the root is missing);
   {'joint_residual_px': 4.1}   in-the-wild rows: mean distance of the projected joints to
                                the GT 2D joints, original-image pixels;
   'implausible': true / false  SMPL / SMPL-X: a joint beyond the pose limits
@@ -22,6 +23,7 @@ import numpy as np
 
 import body_models
 from neuralannot_jax import camera
+from neuralannot_jax import losses
 from neuralannot_jax import plausibility
 
 
@@ -58,9 +60,9 @@ def batch_quality(joints, params, batch, *, family, mapping, from_3d, root, crop
   """
   joints = np.asarray(joints, np.float64)
   model_valid = np.asarray(mapping.valid, np.float64)[None]
-  rel = lambda x: x - x[:, root:root + 1]
   valid3d = np.asarray(batch['valid3d'], np.float64) * model_valid
-  valid3d = valid3d * valid3d[:, root:root + 1]
+  # Anchored as the training loss anchors them (the root, else the labelled joints' mean).
+  rel = lambda x: np.asarray(losses.anchor_relative(x, valid3d, root), np.float64)
   dist3d = np.linalg.norm(rel(joints) - rel(np.asarray(batch['joints_3d'], np.float64)), axis=-1)
   count3d = valid3d.sum(-1)
   residual_mm = 1000.0 * (dist3d * valid3d).sum(-1) / np.maximum(count3d, 1.0)

@@ -281,11 +281,12 @@ def make_step_spec(config) -> StepSpec:
 
 def network_inputs(model, batch, root):
   """The Annotator's arguments from a batch: (images,) or (images, rel joints (B, K, 3),
-  validity (B, K)) in MoCap mode, the joints root-relative and valid only with their root."""
+  validity (B, K)) in MoCap mode, the joints relative to the root, or to the labelled
+  joints' mean where the root is missing (`losses.anchor_relative`)."""
   if not model.mocap:
     return (batch['image'],)
-  valid = losses.root_valid(batch['valid3d'] * batch['has_3d'][:, None], root)
-  return batch.get('image'), losses.root_relative(batch['joints_3d'], root), valid
+  valid = batch['valid3d'] * batch['has_3d'][:, None]
+  return batch.get('image'), losses.anchor_relative(batch['joints_3d'], valid, root), valid
 
 
 @functools.lru_cache(maxsize=None)

@@ -289,3 +289,25 @@ def rotations_compose(aa, delta):
   """axis-angle of R(aa) @ R(delta), with scipy as the reference."""
   from scipy.spatial.transform import Rotation  # pylint: disable=import-outside-toplevel
   return (Rotation.from_rotvec(aa) * Rotation.from_rotvec(delta)).as_rotvec()
+
+
+def test_a_sample_without_its_root_keeps_its_3d_joints_and_camera():
+  """Real sets lose joints, the root among them. Such a sample keeps its GT 3D joints as the
+  MoCap network's input, and its pseudo-GT is placed by the labelled joints' mean (it used
+  to lose both: no joint input, and the virtual camera's translation in a MoCap file)."""
+  rng = np.random.default_rng(4)
+  gt = rng.normal(0, 0.3, (2, 6, 3)) + [0.0, 0.0, 4.0]
+  shift = np.array([[0.1, -0.2, 0.3], [-0.4, 0.1, 0.2]])
+  model_joints = gt - shift[:, None]            # the model's joints, exact up to a shift
+  valid = np.ones((2, 6))
+  valid[1, 0] = 0                               # sample 1 lacks its root
+  np.testing.assert_allclose(annotate_lib.gt_translation(model_joints, gt, valid, 0), shift,
+                             atol=1e-5)
+
+  class MoCap:
+    mocap = True
+
+  batch = {'image': None, 'joints_3d': gt, 'valid3d': valid, 'has_3d': np.ones(2)}
+  _, rel, inputs_valid = train_lib.network_inputs(MoCap(), batch, 0)
+  np.testing.assert_array_equal(np.asarray(inputs_valid), valid)
+  np.testing.assert_allclose(np.asarray(rel)[1], gt[1] - gt[1, 1:].mean(0), atol=1e-5)

@@ -345,11 +345,30 @@ def test_mocap_loss_by_hand():
   batch = _batch(np.zeros((2, 5, 2), np.float32), gt, valid)
   total, terms = losses.neuralannot_loss(pred, batch, None, 'mocap', {'joints_3d': 2.0})
   np.testing.assert_allclose(terms['joints_3d'], 2.0 * 0.3 / (9 * 3), rtol=1e-5)
-  # An invalid root invalidates its sample.
+  # A missing root no longer drops its sample: the sample is anchored on the mean of its
+  # labelled joints (1-4). Joint 3 off by d moves that mean by d / 4: |3d/4| + 3 |d/4| over
+  # the 8 labelled joints x 3 coordinates; a translation of the prediction changes nothing.
   valid[0, 0] = 0
   batch = _batch(np.zeros((2, 5, 2), np.float32), gt, valid)
   total, _ = losses.neuralannot_loss(pred, batch, None, 'mocap', {'joints_3d': 1.0})
-  np.testing.assert_allclose(total, 0, atol=1e-6)
+  np.testing.assert_allclose(total, (0.75 * 0.3 + 3 * 0.25 * 0.3) / 24, rtol=1e-5)
+  moved, _ = losses.neuralannot_loss(pred + np.float32(0.7), batch, None, 'mocap',
+                                     {'joints_3d': 1.0})
+  np.testing.assert_allclose(moved, total, rtol=1e-5)
+
+
+def test_the_anchor_is_the_root_or_the_labelled_joints_mean():
+  rng = np.random.default_rng(3)
+  joints = rng.normal(size=(2, 5, 3))
+  valid = np.ones((2, 5))
+  valid[1, [0, 4]] = 0                    # sample 1: root and one more joint missing
+  rel = np.asarray(losses.anchor_relative(joints, valid, 0))
+  np.testing.assert_allclose(rel[0], joints[0] - joints[0, 0], atol=1e-6)
+  np.testing.assert_allclose(rel[1], joints[1] - joints[1, 1:4].mean(0), atol=1e-6)
+  # Two-joint roots (the hips' mean) count only when both are labelled.
+  rel = np.asarray(losses.anchor_relative(joints, valid, (0, 2)))
+  np.testing.assert_allclose(rel[0], joints[0] - joints[0, [0, 2]].mean(0), atol=1e-6)
+  np.testing.assert_allclose(rel[1], joints[1] - joints[1, 1:4].mean(0), atol=1e-6)
 
 
 def test_losses_have_finite_gradients_near_zero_depth():

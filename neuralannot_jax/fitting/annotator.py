@@ -114,7 +114,7 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
   """The network's prediction refined per sample, started from it and kept near it
   (`--config.annotator=neuralannot_refine`).
 
-  Rows with GT 3D joints and their root are refined by `fit_3d` in the GT joints' frame,
+  Rows with at least three labelled GT 3D joints are refined by `fit_3d` in the GT joints' frame,
   the others with labelled 2D joints by `fit2d.refine_2d` in the virtual crop camera (the
   prediction's own frame). An anchor to the prediction replaces the zero-pose prior, so
   the refinement adds per-sample precision on the joints without fitting from scratch's
@@ -138,7 +138,8 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
   names = [k for k in model.param_shapes() if k != 'expression']
   valid3d = np.asarray(batch['valid3d'], np.float32) * np.asarray(mapping.valid)[None]
   mask = np.asarray(batch['mask'], bool)
-  rows_3d = (np.asarray(batch['has_3d']) > 0) & (valid3d[:, root] > 0) & mask
+  # Three labelled joints fix a rigid pose; the anchor stands in for a missing root.
+  rows_3d = (np.asarray(batch['has_3d']) > 0) & ((valid3d > 0).sum(-1) >= 3) & mask
   valid2d = np.asarray(batch['valid'], np.float32) * np.asarray(mapping.valid)[None]
   rows_2d = ~rows_3d & mask & ((valid2d > 0).sum(-1) >= 2)
   refined = {k: np.asarray(v) for k, v in out.items()}
@@ -154,7 +155,8 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
   if rows_3d.any():
     start = {k: refined[k] for k in names if k != 'transl'}
     # In the GT joints' frame: the predicted root on the GT root, as the annotation does.
-    start['transl'] = np.asarray(batch['joints_3d'])[:, root] - refined['joints'][:, root]
+    start['transl'] = annotate_lib.gt_translation(refined['joints'], batch['joints_3d'],
+                                                  valid3d, root)
     take(fit3d.fit_3d(model, batch['joints_3d'], valid3d * rows_3d[:, None], mapping,
                       num_steps=settings.refine_steps, lr=settings.refine_lr, start=start),
          rows_3d)
