@@ -19,16 +19,13 @@ returns one `Annotation` per sample keyed by its ann_id:
 
 import dataclasses
 import functools
-import os
 from typing import Any, Optional
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 import body_models
-from body_models import rotations
 from neuralannot_jax import camera
 from neuralannot_jax import decode
 from neuralannot_jax import distributed
@@ -199,7 +196,7 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
 
   Inference needs no collectives, so each process runs on its own devices over its own
   contiguous share (`distributed.share`; all the samples on one process), and processes
-  need not keep in step; `distributed.annotate_in_shards` merges the shares.
+  need not keep in step; `shards.annotate_in_shards` merges the shares.
 
   Args:
     model: the trained Annotator, replicated (on the global mesh or this process's); it is

@@ -40,6 +40,7 @@ from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import decode
 from neuralannot_jax import distributed
 from neuralannot_jax import export
+from neuralannot_jax import shards
 from neuralannot_jax import train as train_lib
 from neuralannot_jax import world_frame
 from neuralannot_jax.data import joint_sets
@@ -685,13 +686,13 @@ def run(config):
 
       # Every process writes its share as a shard (reused by a resumed run); process 0
       # merges them once all are written.
-      merged = distributed.annotate_in_shards(annotate_share, output, made_from, len(samples),
+      merged = shards.annotate_in_shards(annotate_share, output, made_from, len(samples),
                                               prepare=restore)
       seconds = time.perf_counter() - t0
       if merged is not None:
         annotations, skipped, made = merged
         # None when every shard came from an earlier run: this run annotated nothing.
-        rate = distributed.images_per_s(made)
+        rate = shards.images_per_s(made)
         annotate_lib.write(annotations, workdir, config.annotate.output)
         if fmt in MOCAP_RELEASES and config.body_model.family in ('smpl', 'smplx'):
           extras = samples.extras()
@@ -711,7 +712,7 @@ def run(config):
             **made_from, 'samples': len(annotations), 'skipped': len(skipped),
             'processes': jax.process_count(), 'seconds': seconds, 'images_per_s': rate})
         # The merged files and their record are written: the shards are redundant now.
-        for path in distributed.shard_files(output):
+        for path in shards.shard_files(output):
           os.remove(path)
         summary['annotate_images_per_s'] = rate
         summary['annotated'] = len(annotations)

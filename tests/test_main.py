@@ -229,7 +229,7 @@ def test_a_resumed_merge_reports_no_annotation_rate(first_run, monkeypatch):
   """Issue 17, item 15: a run killed after writing its annotation shard, re-run, merges the
   shard without annotating anything; it reported 'annotate 28124.9 images/s'."""
   from neuralannot_jax import annotate  # pylint: disable=import-outside-toplevel
-  from neuralannot_jax import distributed  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax import shards  # pylint: disable=import-outside-toplevel
   workdir, _ = first_run
   overrides = {'stages': 'annotate', 'annotate.output': 'resumed'}
 
@@ -240,7 +240,7 @@ def test_a_resumed_merge_reports_no_annotation_rate(first_run, monkeypatch):
     patch.setattr(annotate, 'write', killed)      # killed before the merged files are written
     with pytest.raises(Killed):
       _run(workdir, **overrides)
-  assert distributed.shard_files(os.path.join(workdir, 'resumed'))
+  assert shards.shard_files(os.path.join(workdir, 'resumed'))
   summary = _run(workdir, **overrides)
   assert summary['annotated'] == len(_load(workdir, 'pseudo_gt.json'))
   assert summary['annotate_images_per_s'] is None

@@ -1,7 +1,7 @@
 """Multi-process runs: launcher detection, per-process shares, annotation shards and a real
 2-process x 2-CPU-device job through the command line against a 1-process 4-device one.
 
-Covers neuralannot_jax/distributed.py, the shares of pipeline.Loader and the sharded
+Covers neuralannot_jax/distributed.py and shards.py, the shares of pipeline.Loader and the sharded
 annotate stage of experiment.run.
 """
 
@@ -18,6 +18,7 @@ import pytest
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import distributed
 from neuralannot_jax import export
+from neuralannot_jax import shards
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.data.sample import make_sample
 from test_main import TINY  # pylint: disable=wrong-import-order
@@ -134,8 +135,8 @@ def _write_shards(output, ann_ids, processes, made_from, skipped=()):
   for p in range(processes):
     start, stop = distributed.share(len(ann_ids), p, processes)
     mine = [a for a in ann_ids[start:stop] if a not in skipped]
-    distributed.write_shard(
-        distributed.shard_path(output, p, processes),
+    shards.write_shard(
+        shards.shard_path(output, p, processes),
         {a: _annotation(float(ann_ids.index(a)), parent_id=ann_ids.index(a)) for a in mine},
         made_from=made_from, start=start, stop=stop, num_samples=len(ann_ids),
         skipped=[a for a in ann_ids[start:stop] if a in skipped], seconds=1.0)
@@ -145,9 +146,9 @@ def test_shards_merge_back_in_sample_order(tmp_path):
   output = str(tmp_path / 'pseudo_gt')
   ann_ids = [5, 'x7', 3, 11, 'b', 2, 9]
   _write_shards(output, ann_ids, 3, {'step': 4}, skipped=(3,))
-  merged, skipped, paths = distributed.merge_shards(output, 3, {'step': 4}, len(ann_ids))
+  merged, skipped, paths = shards.merge_shards(output, 3, {'step': 4}, len(ann_ids))
   assert list(merged) == [5, 'x7', 11, 'b', 2, 9] and skipped == [3]
-  assert paths == distributed.shard_files(output)
+  assert paths == shards.shard_files(output)
   # Each annotation comes back as written (values: the sample's position in the set).
   for position, ann_id in enumerate(ann_ids):
     if ann_id == 3:
@@ -165,43 +166,43 @@ def test_a_missing_stale_or_overlapping_shard_is_an_error(tmp_path):
   ann_ids = list(range(6))
   _write_shards(output, ann_ids, 2, {'step': 4})
   with pytest.raises(ValueError, match=r'made from \{.step.: 4\}'):
-    distributed.merge_shards(output, 2, {'step': 5}, 6)
+    shards.merge_shards(output, 2, {'step': 5}, 6)
   # Process 1 annotated sample 0 again (as if it read the wrong share).
-  distributed.write_shard(distributed.shard_path(output, 1, 2),
+  shards.write_shard(shards.shard_path(output, 1, 2),
                           {a: _annotation(0.0) for a in (0, 4, 5)}, made_from={'step': 4},
                           start=3, stop=6, num_samples=6, skipped=[], seconds=1.0)
   with pytest.raises(ValueError, match='ann_id 0 appears in'):
-    distributed.merge_shards(output, 2, {'step': 4}, 6)
+    shards.merge_shards(output, 2, {'step': 4}, 6)
   # Process 1 wrote fewer annotations than its share holds samples.
-  distributed.write_shard(distributed.shard_path(output, 1, 2),
+  shards.write_shard(shards.shard_path(output, 1, 2),
                           {a: _annotation(0.0) for a in (3, 4)}, made_from={'step': 4},
                           start=3, stop=6, num_samples=6, skipped=[], seconds=1.0)
   with pytest.raises(ValueError, match='2 annotated or skipped samples for a share of 3'):
-    distributed.merge_shards(output, 2, {'step': 4}, 6)
-  os.remove(distributed.shard_path(output, 1, 2))
+    shards.merge_shards(output, 2, {'step': 4}, 6)
+  os.remove(shards.shard_path(output, 1, 2))
   with pytest.raises(ValueError, match='shard-00001-of-00002.npz is missing'):
-    distributed.merge_shards(output, 2, {'step': 4}, 6)
+    shards.merge_shards(output, 2, {'step': 4}, 6)
 
 
 def test_a_shard_is_current_only_for_the_same_share_and_model(tmp_path):
   output = str(tmp_path / 'out')
   _write_shards(output, list(range(5)), 2, {'step': 4})
-  path = distributed.shard_path(output, 1, 2)
-  assert distributed.shard_is_current(path, {'step': 4}, 2, 5, 5)
-  assert not distributed.shard_is_current(path, {'step': 5}, 2, 5, 5)
-  assert not distributed.shard_is_current(path, {'step': 4}, 3, 6, 6)
+  path = shards.shard_path(output, 1, 2)
+  assert shards.shard_is_current(path, {'step': 4}, 2, 5, 5)
+  assert not shards.shard_is_current(path, {'step': 5}, 2, 5, 5)
+  assert not shards.shard_is_current(path, {'step': 4}, 3, 6, 6)
   with open(path, 'wb') as f:
     f.write(b'half a file')
-  assert not distributed.shard_is_current(path, {'step': 4}, 2, 5, 5)
+  assert not shards.shard_is_current(path, {'step': 4}, 2, 5, 5)
 
 
 def test_the_annotation_rate_counts_only_the_shards_made_now():
   # Two processes side by side, one share reused from an earlier run (not passed).
-  made = distributed.made_now([{'ann_ids': [0, 1, 2], 'seconds': 2.0},
+  made = shards.made_now([{'ann_ids': [0, 1, 2], 'seconds': 2.0},
                                {'ann_ids': [3, 4, 5, 6, 7], 'seconds': 4.0}])
   assert made == {'samples': 8, 'seconds': 4.0}
-  assert distributed.images_per_s(made) == pytest.approx(2.0)
-  assert distributed.made_now([]) is None
+  assert shards.images_per_s(made) == pytest.approx(2.0)
+  assert shards.made_now([]) is None
 
 
 def test_annotating_in_shards_redoes_only_what_is_missing(tmp_path):
@@ -215,19 +216,19 @@ def test_annotating_in_shards_redoes_only_what_is_missing(tmp_path):
   def prepare():
     calls.append('prepare')
 
-  merged, skipped, made_now = distributed.annotate_in_shards(annotate_share, output,
+  merged, skipped, made_now = shards.annotate_in_shards(annotate_share, output,
                                                              {'step': 1}, 5, prepare=prepare)
   assert calls == ['prepare', 'annotate'] and list(merged) == [0, 1, 2, 3] and skipped == [4]
   assert made_now['samples'] == 4 and made_now['seconds'] > 0
   # Re-run (as after a kill before the merged file was written): the shard is reused.
   calls.clear()
-  merged, _, made_now = distributed.annotate_in_shards(annotate_share, output, {'step': 1}, 5,
+  merged, _, made_now = shards.annotate_in_shards(annotate_share, output, {'step': 1}, 5,
                                                        prepare=prepare)
   assert calls == [] and list(merged) == [0, 1, 2, 3]
   # Nothing annotated now: no rate (issue 17, item 15: 'annotate 28124.9 images/s').
-  assert made_now is None and distributed.images_per_s(made_now) is None
+  assert made_now is None and shards.images_per_s(made_now) is None
   # A newer checkpoint: annotated again.
-  distributed.annotate_in_shards(annotate_share, output, {'step': 2}, 5, prepare=prepare)
+  shards.annotate_in_shards(annotate_share, output, {'step': 2}, 5, prepare=prepare)
   assert calls == ['prepare', 'annotate']
 
 
@@ -357,7 +358,7 @@ def test_two_processes_annotate_the_set_once_into_the_same_file(runs):
     np.testing.assert_array_equal(npz['ann_ids'], reference['ann_ids'])
   record = _load_json(os.path.join(two, 'pseudo_gt.record.json'))
   assert record['processes'] == 2 and record['step'] == 2 and record['samples'] == len(files[0])
-  assert not distributed.shard_files(os.path.join(two, 'pseudo_gt'))   # merged, removed
+  assert not shards.shard_files(os.path.join(two, 'pseudo_gt'))   # merged, removed
 
 
 def test_a_run_killed_after_one_shard_annotates_only_the_rest(runs):
@@ -377,7 +378,7 @@ def test_a_run_killed_after_one_shard_annotates_only_the_rest(runs):
     params['betas'] = np.full_like(params['betas'], 7.0)   # what no network predicted
     annotations[ann_id] = annotate_lib.Annotation(params, focal, princpt, 'smpl',
                                                   camera='dataset')
-  distributed.write_shard(distributed.shard_path(os.path.join(two, 'pseudo_gt'), 0, 2),
+  shards.write_shard(shards.shard_path(os.path.join(two, 'pseudo_gt'), 0, 2),
                           annotations, made_from=made_from, start=start, stop=stop,
                           num_samples=len(ann_ids), skipped=[], seconds=1.0)
   for name in ('pseudo_gt.json', 'pseudo_gt.record.json'):
@@ -393,7 +394,7 @@ def test_a_run_killed_after_one_shard_annotates_only_the_rest(runs):
       np.testing.assert_allclose(shape, released[str(ann_id)]['smpl_param']['shape'],
                                  rtol=0, atol=1e-5)
   assert _load_json(os.path.join(two, 'pseudo_gt.record.json'))['step'] == 2
-  assert not distributed.shard_files(os.path.join(two, 'pseudo_gt'))
+  assert not shards.shard_files(os.path.join(two, 'pseudo_gt'))
 
 
 def _load_json(path):
