@@ -208,6 +208,35 @@ def world_frame_table(results):
   return lines + ['']
 
 
+def add_set_options(parser):
+  """The options every tool on these sets shares: the GT joints' noise and defects, the
+  fit's batch, progress bars."""
+  parser.add_argument('--noise_px', type=float, default=2.0,
+                      help='std of the Gaussian noise on the GT 2D joints both annotators see, '
+                      'pixels (the synthetic keypoints are exact; real ones are not)')
+  parser.add_argument('--noise_mm', type=float, default=15.0,
+                      help='std of the noise on the GT 3D body joints, mm per coordinate')
+  parser.add_argument('--hand_noise_mm', type=float, default=5.0,
+                      help='the same for hand joints (a hand is about a tenth of a body)')
+  parser.add_argument('--swap', type=float, default=0.05,
+                      help='probability of one left/right pair swapped in a sample\'s 2D '
+                      'joints (COCO annotators\' confusion)')
+  parser.add_argument('--drop', type=float, default=0.05,
+                      help='probability of each labelled joint going missing (occlusion, '
+                      'truncation, capture failure), 2D and 3D')
+  parser.add_argument('--fit_batch', type=int, default=32, help='samples per compiled fit')
+  parser.add_argument('--quiet', action='store_true', help='no progress bars')
+
+
+def parse_regimes(parser, text):
+  """'a,b' -> ['a', 'b'], or the parser's error naming the unknown ones."""
+  regimes = [r.strip() for r in text.split(',') if r.strip()]
+  unknown = sorted(set(regimes) - set(REGIMES))
+  if unknown:
+    parser.error(f'--regimes: unknown {unknown}; choose from {sorted(REGIMES)}')
+  return regimes
+
+
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else argv
   parser = argparse.ArgumentParser(description=__doc__,
@@ -216,29 +245,13 @@ def main(argv=None):
                       help=f'comma-separated subset of {",".join(REGIMES)}')
   parser.add_argument('--num_images', type=int, default=600, help='images per synthetic set')
   parser.add_argument('--steps', type=int, default=1000, help='network training steps')
-  parser.add_argument('--noise_px', type=float, default=2.0,
-                      help='std of the Gaussian noise on the GT 2D joints both annotators see, '
-                      'pixels (the synthetic keypoints are exact; real ones are not)')
-  parser.add_argument('--noise_mm', type=float, default=15.0,
-                      help='std of the noise on the GT 3D body joints, mm per coordinate')
-  parser.add_argument('--hand_noise_mm', type=float, default=5.0,
-                      help='the same for hand joints (a hand is about a tenth of a body)')
-  parser.add_argument('--swap', type=float, default=0.0,
-                      help='probability of one left/right pair swapped in a sample\'s 2D '
-                      'joints (COCO annotators\' confusion)')
-  parser.add_argument('--drop', type=float, default=0.0,
-                      help='probability of each labelled joint going missing, 2D and 3D')
-  parser.add_argument('--fit_batch', type=int, default=32, help='samples per compiled fit')
+  add_set_options(parser)
   parser.add_argument('--workdir', default='work_dir/compare_annotators',
                       help='work directories, one per regime and annotator (resumable)')
   parser.add_argument('--out', default='COMPARISON.md', help='the Markdown report')
-  parser.add_argument('--quiet', action='store_true', help='no progress bars')
   args = parser.parse_args(argv)
   args.argv = argv
-  regimes = [r.strip() for r in args.regimes.split(',') if r.strip()]
-  unknown = sorted(set(regimes) - set(REGIMES))
-  if unknown:
-    parser.error(f'--regimes: unknown {unknown}; choose from {sorted(REGIMES)}')
+  regimes = parse_regimes(parser, args.regimes)
   from neuralannot_jax import export  # pylint: disable=import-outside-toplevel
   results = {}
   for regime in regimes:

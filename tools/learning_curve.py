@@ -170,23 +170,14 @@ def main(argv=None):
   parser.add_argument('--points', type=int, default=6, help='checkpoints scored along them')
   parser.add_argument('--fit_fractions', default='0.25,0.5,1',
                       help='fitter budgets, as fractions of its default steps')
-  parser.add_argument('--noise_px', type=float, default=2.0, help='as compare_annotators')
-  parser.add_argument('--noise_mm', type=float, default=15.0, help='as compare_annotators')
-  parser.add_argument('--hand_noise_mm', type=float, default=5.0, help='as compare_annotators')
-  parser.add_argument('--swap', type=float, default=0.05, help='as compare_annotators')
-  parser.add_argument('--drop', type=float, default=0.05, help='as compare_annotators')
-  parser.add_argument('--fit_batch', type=int, default=32, help='samples per compiled fit')
+  compare.add_set_options(parser)
   parser.add_argument('--workdir', default='work_dir/learning_curve',
                       help='work directories, one per regime and annotator (resumable)')
   parser.add_argument('--out', default='LEARNING_CURVE.md', help='the Markdown table')
-  parser.add_argument('--quiet', action='store_true', help='no progress bars')
   args = parser.parse_args(argv)
   args.argv = argv
   args.fit_fractions = [float(x) for x in args.fit_fractions.split(',') if x.strip()]
-  regimes = [r.strip() for r in args.regimes.split(',') if r.strip()]
-  unknown = sorted(set(regimes) - set(compare.REGIMES))
-  if unknown:
-    parser.error(f'--regimes: unknown {unknown}; choose from {sorted(compare.REGIMES)}')
+  regimes = compare.parse_regimes(parser, args.regimes)
   if args.points < 1 or args.steps < args.points:
     parser.error('--points must be at least 1 and at most --steps')
   curves = {}

@@ -277,17 +277,29 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
       steps=int(steps_per_stage), lr=float(lr),
       stages=tuple(tuple(sorted(s.items())) for s in stages),
       cfg=tuple(sorted(cfg.items())), edges=edges, torso=torso)
-  loss = loss.reshape(k, b)
-  best = jnp.argmin(loss, axis=0)                                           # (B,)
-  pick = lambda x: jnp.take_along_axis(
-      x.reshape((k, b) + x.shape[1:]), best.reshape((1, b) + (1,) * (x.ndim - 1)), 0)[0]
+  best, pick = _best_start(loss, k, b)
   out = {name: pick(v) for name, v in mp.items()}
   if 'body_latent' in params:
     out['body_latent'] = pick(params['body_latent'])
-  out['joints_2d'] = pick(proj)
-  dist = jnp.linalg.norm(out['joints_2d'] - joints_2d, axis=-1)
+  return _scored(out, pick(proj), joints_2d, valid, loss, best)
+
+
+def _best_start(loss, k, b):
+  """The start with the lowest final objective per sample, of k starts stacked start-major:
+  (best (B,) int, pick: (k B, ...) -> (B, ...))."""
+  best = jnp.argmin(loss.reshape(k, b), axis=0)
+  pick = lambda x: jnp.take_along_axis(
+      x.reshape((k, b) + x.shape[1:]), best.reshape((1, b) + (1,) * (x.ndim - 1)), 0)[0]
+  return best, pick
+
+
+def _scored(out, proj, joints_2d, valid, loss, best):
+  """`out` with the kept fit's 'joints_2d', its mean pixel 'error' to the valid GT joints,
+  its 'loss' and 'flipped' (the second start, facing away / turned round, won)."""
+  out['joints_2d'] = proj
+  dist = jnp.linalg.norm(proj - joints_2d, axis=-1)
   out['error'] = jnp.sum(dist * valid, -1) / jnp.maximum(jnp.sum(valid, -1), 1.0)
-  out['loss'] = jnp.min(loss, axis=0)
+  out['loss'] = jnp.min(loss.reshape(-1, joints_2d.shape[0]), axis=0)
   out['flipped'] = best == 1
   return out
 
@@ -397,18 +409,10 @@ def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=
       model, tile(joints_2d), tile(valid), tile(focal), tile(princpt), stacked,
       mapping=mapping, plan=common.joint_plan(model, mapping), steps=int(steps),
       lr=float(lr), cfg=tuple(sorted(cfg.items())), weights=tuple(sorted(w.items())))
-  loss = loss.reshape(k, b)
-  best = jnp.argmin(loss, axis=0)
-  pick = lambda x: jnp.take_along_axis(
-      x.reshape((k, b) + x.shape[1:]), best.reshape((1, b) + (1,) * (x.ndim - 1)), 0)[0]
+  best, pick = _best_start(loss, k, b)
   out = {name: pick(v) for name, v in params.items()}
   out['joints'] = pick(joints)
-  out['joints_2d'] = pick(proj)
-  dist = jnp.linalg.norm(out['joints_2d'] - joints_2d, axis=-1)
-  out['error'] = jnp.sum(dist * valid, -1) / jnp.maximum(jnp.sum(valid, -1), 1.0)
-  out['loss'] = jnp.min(loss, axis=0)
-  out['flipped'] = best == 1
-  return out
+  return _scored(out, pick(proj), joints_2d, valid, loss, best)
 
 
 __all__ = ['STAGES', 'DEFAULTS', 'DEFAULT_STEPS_PER_STAGE', 'DEFAULT_LR', 'FACING',
