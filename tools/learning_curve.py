@@ -50,31 +50,28 @@ def _seconds_at(train_dir, step, batch_size):
   return step * batch_size / max(rate, 1e-9)
 
 
-def _with(config, **overrides):
-  """A copy of `config` with {'a__b': value} set at a.b."""
+def _with(config, overrides):
+  """A copy of `config` with {'a.b': value} set (ml_collections' flattened update)."""
   config = copy.deepcopy(config)
-  for key, value in overrides.items():
-    *path, last = key.split('__')
-    node = config
-    for name in path:
-      node = node[name]
-    node[last] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 
 def network_curve(regime, args):
   """([(step, seconds per sample, scores)] at each kept checkpoint, the pose prior's path)."""
   from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
-  config = _with(compare.regime_config(regime, 'neuralannot', args), stages='train',
-                 train__checkpoint_every=max(args.steps // args.points, 1),
-                 train__max_to_keep=args.points + 1)
+  config = _with(compare.regime_config(regime, 'neuralannot', args), {
+      'stages': 'train', 'train.checkpoint_every': max(args.steps // args.points, 1),
+      'train.max_to_keep': args.points + 1})
   experiment.run(config)                  # trains, or resumes a stopped run
   workdir = os.path.abspath(config.workdir)
   train_dir = os.path.join(workdir, 'train')
   steps = sorted(int(d) for d in os.listdir(os.path.join(train_dir, 'checkpoints'))
                  if d.isdigit())
-  scored = [(step, *_evaluate(_with(config, stages='annotate,evaluate', annotate__step=step,
-                                    annotate__output=f'curve_{step}'))) for step in steps]
+  scored = [(step, *_evaluate(_with(config, {'stages': 'annotate,evaluate',
+                                              'annotate.step': step,
+                                              'annotate.output': f'curve_{step}'})))
+            for step in steps]
   # Every pass does the same work; the first one also compiles: their median is the pass.
   annotation = float(np.median([seconds for _, _, seconds in scored]))
   points = []
@@ -92,8 +89,8 @@ def fitter_curve(regime, args, prior):
   points = []
   for fraction in args.fit_fractions:
     steps = max(int(round(base.fitting[key] * fraction)), 1)
-    scores, seconds = _evaluate(_with(base, annotate__output=f'curve_fit_{fraction:g}',
-                                      **{f'fitting__{key}': steps}))
+    scores, seconds = _evaluate(_with(base, {'annotate.output': f'curve_fit_{fraction:g}',
+                                             f'fitting.{key}': steps}))
     points.append((fraction, seconds / max(int(scores['count']), 1), scores))
   return points
 

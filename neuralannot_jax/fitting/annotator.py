@@ -114,8 +114,8 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
   """The network's prediction refined per sample, started from it and kept near it
   (`--config.annotator=neuralannot_refine`).
 
-  Rows with at least three labelled GT 3D joints are refined by `fit_3d` in the GT joints' frame,
-  the others with labelled 2D joints by `fit2d.refine_2d` in the virtual crop camera (the
+  Rows with at least three labelled GT 3D joints are refined by `fit_3d` in the GT joints'
+  frame, the others with labelled 2D joints by `fit2d.refine_2d` in the virtual crop camera (the
   prediction's own frame). An anchor to the prediction replaces the zero-pose prior, so
   the refinement adds per-sample precision on the joints without fitting from scratch's
   failures (depth, twisted free joints); from 2D joints it also tries the prediction
@@ -144,11 +144,11 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
   rows_2d = ~rows_3d & mask & ((valid2d > 0).sum(-1) >= 2)
   refined = {k: np.asarray(v) for k, v in out.items()}
 
-  def take(fit, rows, transl=None):
+  def take(fit, rows, with_transl=False):
     fit = {k: np.asarray(jax.device_get(v)) for k, v in fit.items()}
     pick = lambda new, old: np.where(rows.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
     for k in names:
-      if k != 'transl' or transl:
+      if k != 'transl' or with_transl:
         refined[k] = pick(fit[k].reshape(np.shape(refined[k])), refined[k])
     refined['joints'] = pick(fit['joints'] - fit['transl'][:, None], refined['joints'])
 
@@ -168,7 +168,7 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
                          {k: refined[k] for k in names}, focal=cam_focal, princpt=princpt,
                          steps=settings.refine_steps, lr=settings.refine_lr,
                          options=options, try_flip=settings.try_flip),
-         rows_2d, transl=True)
+         rows_2d, with_transl=True)
   return refined
 
 
