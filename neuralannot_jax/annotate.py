@@ -19,6 +19,7 @@ returns one `Annotation` per sample keyed by its ann_id:
 
 import dataclasses
 import functools
+import itertools
 from typing import Any, Optional
 
 import jax
@@ -34,6 +35,7 @@ from neuralannot_jax import losses
 from neuralannot_jax import quality as quality_lib
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import pipeline
+from neuralannot_jax.models import batch_norm
 
 
 
@@ -190,8 +192,37 @@ def _finish(spec, step_spec, out, batch, samples):
   return result
 
 
+def _backbone(model, images):
+  return model.backbone(images)
+
+
+def recalibrate_batch_norm(model, samples, *, crop_size, batch_size, num_batches, mesh,
+                           num_workers=4):
+  """Sets `model`'s BatchNorm statistics to those of the first `num_batches` batches of a
+  seeded shuffle of `samples`, cropped as annotation crops them (`models.batch_norm`).
+
+  The running averages of training trail the weights and mix in few, small batches (see
+  `models.batch_norm` for what they cost on the comparison's hand set). Every process
+  reads the same batches, so the statistics, and the annotations, do not depend on the
+  process count. Returns the number of batches read (0 when the set fills no batch).
+  """
+  if num_batches <= 0:
+    return 0
+  loader = pipeline.Loader(samples, batch_size, train=True, out_size=crop_size,
+                           augment=train_lib.NO_AUGMENT, seed=0, num_workers=num_workers,
+                           num_devices=mesh.devices.size, process_index=0, process_count=1)
+  batches = loader.epoch(0)
+  try:
+    images = (pipeline.shard({'image': np.asarray(b['image'], np.float32)}, mesh)['image']
+              for b, _ in itertools.islice(batches, num_batches))
+    return batch_norm.recalibrate(model, images, _backbone)
+  finally:
+    batches.close()   # stops the loader's decode threads
+
+
 def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
-             vposer_params=None, num_workers=4, progress=True, refine=None):
+             vposer_params=None, num_workers=4, progress=True, refine=None,
+             batch_norm_batches=0, batch_norm_batch_size=None):
   """Run the annotator over this process's share of `samples`, in order.
 
   Inference needs no collectives, so each process runs on its own devices over its own
@@ -213,6 +244,11 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
     progress: show a tqdm bar.
     refine: optional (predict's host output, host batch) -> the same refined, e.g.
       `fitting.annotator.refine_batch` with its settings bound.
+    batch_norm_batches: recompute the BatchNorm statistics of the copy that annotates on
+      this many batches of `samples` first (`recalibrate_batch_norm`); 0: keep the
+      checkpoint's running averages.
+    batch_norm_batch_size: their size (default `batch_size`); give the global annotation
+      batch, so that runs on different numbers of processes get the same statistics.
   Returns:
     (annotations {ann_id: Annotation} of the share in sample order, loader): the loader's
     `skipped` lists the samples whose image could not be read.
@@ -225,6 +261,10 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
                      '...); give a mesh of this process\'s devices (distributed.local_mesh())')
   graphdef, state = nnx.split(model)
   model = nnx.merge(graphdef, distributed.local_copy(state, mesh))
+  recalibrate_batch_norm(model, samples, crop_size=_crop_side(spec.crop_size),
+                         batch_size=batch_norm_batch_size or batch_size,
+                         num_batches=batch_norm_batches, mesh=mesh,
+                         num_workers=num_workers)
   model.eval()
   loader = pipeline.Loader(samples, batch_size, train=False,
                            out_size=_crop_side(spec.crop_size), num_workers=num_workers,

@@ -165,6 +165,10 @@ def default_config():
   # The checkpoint to annotate with (its step); 0: the latest. Earlier ones are kept by
   # train.checkpoint_every / train.max_to_keep (e.g. for a learning curve).
   c.annotate.step = 0
+  # BatchNorm statistics recomputed under the annotating weights on this many batches of
+  # the set, cropped as annotation crops them (`annotate.recalibrate_batch_norm`); 0 keeps
+  # the running averages of training, which trail the weights.
+  c.annotate.batch_norm_batches = 16
 
   # 'neuralannot' (train the network, annotate with it), 'smplify': the per-sample
   # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
@@ -634,7 +638,8 @@ def run(config):
       made_from = {'annotator': 'smplify',
                    'settings': dataclasses.asdict(fitting_settings(config))}
     else:
-      made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir)}
+      made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir),
+                   'batch_norm_batches': int(config.annotate.batch_norm_batches)}
       if annotator_name(config) == 'neuralannot_refine':
         settings = fitting_settings(config)
         made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr,
@@ -681,7 +686,9 @@ def run(config):
               model, body_model, samples, step_spec,
               batch_size=_per_process(int(config.annotate.batch_size), 'annotate.batch_size'),
               vposer_params=train_lib.load_vposer(tconfig),
-              num_workers=int(config.train.num_workers), progress=progress, refine=refine)
+              num_workers=int(config.train.num_workers), progress=progress, refine=refine,
+              batch_norm_batches=int(config.annotate.batch_norm_batches),
+              batch_norm_batch_size=int(config.annotate.batch_size))
         return annotations, [samples[i].ann_id for i in sorted(loader.skipped)]
 
       # Every process writes its share as a shard (reused by a resumed run); process 0

@@ -311,3 +311,28 @@ def test_a_sample_without_its_root_keeps_its_3d_joints_and_camera():
   _, rel, inputs_valid = train_lib.network_inputs(MoCap(), batch, 0)
   np.testing.assert_array_equal(np.asarray(inputs_valid), valid)
   np.testing.assert_allclose(np.asarray(rel)[1], gt[1] - gt[1, 1:].mean(0), atol=1e-5)
+
+
+def test_annotation_recomputes_the_batch_norm_statistics_under_the_weights(root):
+  """With `batch_norm_batches`, the checkpoint's running averages do not reach the output:
+  stale ones and fresh ones give the same annotations; without it they differ."""
+  from neuralannot_jax.models import batch_norm  # pylint: disable=import-outside-toplevel
+  samples = fake_samples(root, n=8)
+  smpl = body_models.load(root, 'smpl')
+  config = _config(root)
+  spec = train_lib.make_step_spec(config)
+
+  def run(stale, batches):
+    model, _ = train_lib.create_train_state(config)
+    if stale:
+      for _, m in batch_norm.batch_norms(model):
+        m.mean[...] = m.mean[...] + 2.0
+        m.var[...] = m.var[...] * 30.0
+    annotations, _ = annotate_lib.annotate(model, smpl, samples, spec, batch_size=4,
+                                           num_workers=0, progress=False,
+                                           batch_norm_batches=batches)
+    return np.stack([annotations[s.ann_id].params['body_pose'] for s in samples])
+
+  fresh, stale = run(False, 2), run(True, 2)
+  np.testing.assert_allclose(stale, fresh, atol=1e-5)
+  assert np.abs(run(True, 0) - run(False, 0)).max() > 1e-3
