@@ -4,6 +4,9 @@
     python tools/benchmark_body_models.py --families smpl --batches 64 --seconds 5
     python tools/benchmark_body_models.py --model_dir ~/models --write BENCHMARKS.md
 
+--write replaces this tool's block in the file (between `<!-- benchmark_body_models:begin -->`
+and `<!-- benchmark_body_models:end -->`, tools/markdown_block.py; appended if absent).
+
 Measures samples/s of a forward pass (vertices + joints) and of forward + backward
 (gradient of a squared-error loss on vertices and joints with respect to pose, shape
 and translation), float32, and each worker process's peak resident memory. Without
@@ -43,6 +46,8 @@ MALLOC_KEPT = host_memory.keep_freed_memory()  # before jax and torch start thei
 import numpy as np  # noqa: E402
 
 from body_models import skeletons  # noqa: E402
+
+import markdown_block  # noqa: E402  (tools/, beside this script)
 
 CONTENDERS = ('ours', 'smplx')
 
@@ -147,9 +152,9 @@ def run_worker(contender, model_dir, family, batch, seconds):
 
 
 def write_report(path, args, rows, versions, stand_ins):
+  """Set this tool's block of the Markdown file `path` to this run's `##` section."""
   lines = [
-      '',
-      f'### Body models, {time.strftime("%Y-%m-%d")}',
+      f'## Body models, {time.strftime("%Y-%m-%d")}',
       '',
       f'Command: `{host_memory.command_prefix()}python tools/benchmark_body_models.py '
       f'--batches {args.batches} --families {args.families} --seconds {args.seconds} '
@@ -168,8 +173,8 @@ def write_report(path, args, rows, versions, stand_ins):
                  f'{ours["fwd"] / ref["fwd"]:.2f} | {ours["fwd_bwd"]:.0f} | '
                  f'{ref["fwd_bwd"]:.0f} | {ours["fwd_bwd"] / ref["fwd_bwd"]:.2f} | '
                  f'{ours["compile_s"]:.1f} | {ours["peak_mb"]:.0f} | {ref["peak_mb"]:.0f} |')
-  with open(path, 'a') as f:
-    f.write('\n'.join(lines) + '\n')
+  markdown_block.write_block(path, 'benchmark_body_models', '\n'.join(lines))
+  print(f'updated the benchmark_body_models block in {path}')
 
 
 def main():
@@ -183,7 +188,7 @@ def main():
   parser.add_argument('--rounds', type=int, default=2,
                       help='fresh processes per library and case, taking turns; best is kept')
   parser.add_argument('--no_reference', action='store_true', help='skip smplx')
-  parser.add_argument('--write', help='append a Markdown table to this file')
+  parser.add_argument('--write', help="update this tool's block in this Markdown file")
   parser.add_argument('--worker', choices=CONTENDERS, help=argparse.SUPPRESS)
   args = parser.parse_args()
 

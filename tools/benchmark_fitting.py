@@ -9,7 +9,9 @@ both ways run in the same process on the stand-in SMPL (poses from the synthetic
 clean joints): batch 1 is the one-at-a-time reference, the others are the batched fitter.
 Reported: samples/s after compilation (a second call of the compiled fit), the ratio to
 batch 1, and the fit's mean joint error (mm in 3D, pixels in 2D) so speed is not bought
-with accuracy. The default step counts are `config.fitting`'s.
+with accuracy. The default step counts are `config.fitting`'s. --write replaces this tool's
+block in the file (between `<!-- benchmark_fitting:begin -->` and `<!-- benchmark_fitting:end -->`,
+tools/markdown_block.py; appended if absent).
 """
 
 import argparse
@@ -30,6 +32,8 @@ from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data.synthetic import poses
 from neuralannot_jax.fitting import fit2d
 from neuralannot_jax.fitting import fit3d
+
+import markdown_block  # tools/, beside this script
 
 
 def random_bodies(rng, n, depth):
@@ -115,7 +119,8 @@ def main():
   parser.add_argument('--modes', default='3d,2d', help='3d (MoCap joints), 2d (keypoints)')
   parser.add_argument('--steps_3d', type=int, default=800, help='Adam steps of the 3D fit')
   parser.add_argument('--steps_per_stage', type=int, default=100, help='of the 2D fit')
-  parser.add_argument('--write', default=None, help='append the table to this Markdown file')
+  parser.add_argument('--write', default=None,
+                      help="update this tool's block in this Markdown file")
   args = parser.parse_args()
   batches = [int(b) for b in args.batches.split(',')]
   with tempfile.TemporaryDirectory() as tmp:
@@ -124,17 +129,18 @@ def main():
   text = table(rows, args)
   print(text)
   if args.write:
-    with open(args.write, 'a', encoding='utf-8') as f:
-      f.write(f'\n### Batched SMPLify-X style fitter, {time.strftime("%Y-%m-%d")}\n\n'
-              f'`python tools/benchmark_fitting.py {" ".join(sys.argv[1:])}` on '
-              f'{platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} on '
-              f'{jax.devices()[0].platform}; stand-in SMPL, clean joints (H36M_17 in 3D, '
-              f'COCO_17 in 2D on a 256-px crop), {args.steps_3d} 3D steps, '
-              f'{args.steps_per_stage} steps per 2D stage x 5 stages, no VPoser (axis-angle '
-              f'body pose + L2 prior), two starts (facing and facing away) in 2D. Batch 1 is '
-              f'the one-image-at-a-time reference, measured in the same run. SMPLify-X itself '
-              f'reports about 60 s per image on a GPU.\n\n{text}\n')
-    print(f'appended to {args.write}')
+    markdown_block.write_block(
+        args.write, 'benchmark_fitting',
+        f'## Batched SMPLify-X style fitter, {time.strftime("%Y-%m-%d")}\n\n'
+        f'`python tools/benchmark_fitting.py {" ".join(sys.argv[1:])}` on '
+        f'{platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} on '
+        f'{jax.devices()[0].platform}; stand-in SMPL, clean joints (H36M_17 in 3D, '
+        f'COCO_17 in 2D on a 256-px crop), {args.steps_3d} 3D steps, '
+        f'{args.steps_per_stage} steps per 2D stage x 5 stages, no VPoser (axis-angle '
+        f'body pose + L2 prior), two starts (facing and facing away) in 2D. Batch 1 is '
+        f'the one-image-at-a-time reference, measured in the same run. SMPLify-X itself '
+        f'reports about 60 s per image on a GPU.\n\n{text}\n')
+    print(f'updated the benchmark_fitting block in {args.write}')
 
 
 if __name__ == '__main__':

@@ -6,6 +6,9 @@
 Generates a synthetic COCO-layout set (stand-in SMPL), reads it with the COCO reader, and
 times the Loader: training mode (shuffle + augmentation) and annotation mode (in order,
 padded), for several decode/warp thread counts. One pass each after a warm-up batch.
+
+--write replaces this tool's block in the file (between `<!-- benchmark_pipeline:begin -->`
+and `<!-- benchmark_pipeline:end -->`, tools/markdown_block.py; appended if absent).
 """
 
 import argparse
@@ -19,6 +22,8 @@ from neuralannot_jax.data import coco
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.data import synthetic
+
+import markdown_block  # tools/, beside this script
 
 
 def time_loader(samples, batch_size, train, workers, out_size):
@@ -42,7 +47,7 @@ def main():
   parser.add_argument('--out_size', type=int, default=256, help='crop side (paper: 256)')
   parser.add_argument('--batch_size', type=int, default=32)
   parser.add_argument('--workers', default='0,2,4', help='comma-separated thread counts')
-  parser.add_argument('--write', help='append a Markdown section to this file')
+  parser.add_argument('--write', help="update this tool's block in this Markdown file")
   args = parser.parse_args()
 
   with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +70,7 @@ def main():
 
   if args.write:
     lines = [
-        '', f'### Synthetic data and input pipeline, {time.strftime("%Y-%m-%d")}', '',
+        f'## Synthetic data and input pipeline, {time.strftime("%Y-%m-%d")}', '',
         f'Command: `python tools/benchmark_pipeline.py --num_images {args.num_images} '
         f'--workers {args.workers}`  ',
         f'Machine: {platform.machine()}, {os.cpu_count()} cores. Generation (stand-in SMPL, '
@@ -75,8 +80,8 @@ def main():
         '| decode/warp threads | train (images/s) | annotate (images/s) |',
         '|---:|---:|---:|',
     ] + [f'| {w} | {t:.0f} | {a:.0f} |' for w, t, a in rows]
-    with open(args.write, 'a') as f:
-      f.write('\n'.join(lines) + '\n')
+    markdown_block.write_block(args.write, 'benchmark_pipeline', '\n'.join(lines))
+    print(f'updated the benchmark_pipeline block in {args.write}')
 
 
 if __name__ == '__main__':

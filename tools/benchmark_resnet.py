@@ -25,6 +25,9 @@ The process tunes glibc's malloc as `neuralannot_jax.main` does
 (`neuralannot_jax/host_memory.py`: freed memory is kept and reused, no page faults
 per step), for every contender alike; `NEURALANNOT_MALLOC=default python tools/...`
 measures with glibc's defaults instead.
+
+--write replaces this tool's block in the file (between `<!-- benchmark_resnet:begin -->` and
+`<!-- benchmark_resnet:end -->`, tools/markdown_block.py; appended if absent).
 """
 
 import argparse
@@ -50,6 +53,8 @@ import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from neuralannot_jax.models import resnet  # noqa: E402
+
+import markdown_block  # noqa: E402  (tools/, beside this script)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -138,7 +143,7 @@ def main(argv=None):
   parser.add_argument('--warmup', type=int, default=2)
   parser.add_argument('--rounds', type=int, default=3)
   parser.add_argument('--steps', type=int, default=2, help='timed steps per turn')
-  parser.add_argument('--write', help='append a Markdown section to this file')
+  parser.add_argument('--write', help="update this tool's block in this Markdown file")
   args = parser.parse_args(argv)
 
   import torch
@@ -188,17 +193,18 @@ def main(argv=None):
                f'{os.getloadavg()[0]:.1f} at the end; jax {jax.__version__} (XLA:CPU, all cores), '
                f'torch {torch.__version__} ({args.threads} threads); float32; malloc: '
                f'{host_memory.describe(MALLOC_KEPT)}, for both')
-    with open(args.write, 'a') as f:
-      f.write(f'\n### ResNet-{args.depth} train step, {datetime.date.today().isoformat()}\n\n'
-              f'Command: `{command.strip()}`  \n'
-              f'Machine: {machine}. Batch {args.batch}, {args.optimizer}, forward + backward + '
-              'update, same initial weights. `ours` = `models.resnet.ResNet(conv_impl="dots")`, the '
-              'CPU default (1x1 convolutions, the stem and 3x3 convolutions on maps up to 16x16 as '
-              '2-D dots; kernel gradients as one product over rows; the max-pool gradient as '
-              'masked pads); `ours_xla` = `conv_impl="xla"` (nnx.Conv everywhere: a plain Flax '
-              'ResNet).\n\n'
-              f'{table}\n')
-    print(f'appended to {args.write}')
+    markdown_block.write_block(
+        args.write, 'benchmark_resnet',
+        f'## ResNet-{args.depth} train step, {datetime.date.today().isoformat()}\n\n'
+        f'Command: `{command.strip()}`  \n'
+        f'Machine: {machine}. Batch {args.batch}, {args.optimizer}, forward + backward + '
+        'update, same initial weights. `ours` = `models.resnet.ResNet(conv_impl="dots")`, the '
+        'CPU default (1x1 convolutions, the stem and 3x3 convolutions on maps up to 16x16 as '
+        '2-D dots; kernel gradients as one product over rows; the max-pool gradient as '
+        'masked pads); `ours_xla` = `conv_impl="xla"` (nnx.Conv everywhere: a plain Flax '
+        'ResNet).\n\n'
+        f'{table}\n')
+    print(f'updated the benchmark_resnet block in {args.write}')
 
 
 if __name__ == '__main__':

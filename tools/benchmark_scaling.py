@@ -1,7 +1,7 @@
 """Train and annotate images/s over 1, 2, 4 devices and 2 processes, and the input pipeline alone.
 
     python tools/benchmark_scaling.py                        # CPU: 1, 2, 4 devices; 2 processes x 2
-    python tools/benchmark_scaling.py --write BENCHMARKS.md  # also append the table there
+    python tools/benchmark_scaling.py --write BENCHMARKS.md  # also update its section there
     python tools/benchmark_scaling.py --platform gpu --devices 1,2,4 --processes 0   # real GPUs
 
 The job is the embedded demo's (configs/synthetic_body.py: synthetic Human3.6M-style set,
@@ -29,6 +29,9 @@ On CPU the forced devices are slices of the same cores: N devices do not add com
 expect no speed-up there; the numbers show the overhead of the sharded step. On GPUs
 (`--platform gpu`) a point of N devices uses the first N GPUs, split among its processes
 (CUDA_VISIBLE_DEVICES).
+
+--write replaces this tool's block in the file (between `<!-- benchmark_scaling:begin -->` and
+`<!-- benchmark_scaling:end -->`, tools/markdown_block.py; appended if absent).
 """
 
 import argparse
@@ -43,6 +46,8 @@ import tempfile
 import time
 
 import numpy as np
+
+import markdown_block  # tools/, beside this script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -287,7 +292,7 @@ def main():
   parser.add_argument('--pipeline_epochs', type=int, default=3)
   parser.add_argument('--timeout', type=int, default=1800, help='seconds per point')
   parser.add_argument('--workdir', help='work directory (default: a temporary one)')
-  parser.add_argument('--write', help='append a Markdown section to this file')
+  parser.add_argument('--write', help="update this tool's block in this Markdown file")
   parser.add_argument('--point', help=argparse.SUPPRESS)   # internal: run one point
   args = parser.parse_args()
 
@@ -335,7 +340,7 @@ def main():
   if args.write:
     command = ' '.join(['python tools/benchmark_scaling.py'] + sys.argv[1:])
     header = [
-        '', f'### Scaling: devices and processes, {time.strftime("%Y-%m-%d")}', '',
+        f'## Scaling: devices and processes, {time.strftime("%Y-%m-%d")}', '',
         f'Command: `{command}`  ',
         f'Machine: {machine()}; {rows[0]["platform"]} devices. Job: configs/synthetic_body.py '
         f'(ResNet-{args.depth}, {args.crop_size} px, MoCap mode), {args.num_images} synthetic '
@@ -345,8 +350,8 @@ def main():
         'annotate: all images over the slowest process, best of '
         f'{args.annotate_passes} passes after a compiling one. Efficiency = speed-up / '
         f'(devices / {rows[0]["devices"]}).', '']
-    with open(args.write, 'a', encoding='utf-8') as f:
-      f.write('\n'.join(header + lines) + '\n')
+    markdown_block.write_block(args.write, 'benchmark_scaling', '\n'.join(header + lines))
+    print(f'updated the benchmark_scaling block in {args.write}')
 
 
 if __name__ == '__main__':
