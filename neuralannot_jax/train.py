@@ -85,7 +85,7 @@ class TrainConfig:
       fresh run (0: none); warm_start_batch, warm_start_lr: its global batch and Adam lr.
     seed: parameter init, shuffling and augmentation.
     augment: random scale / rotation / colour / flip in training.
-    weights: loss weights {term: weight}; None = losses.DEFAULT_WEIGHTS[mode].
+    weights: loss weights {term: weight}; None = losses.default_weights(mode, family).
     initial_pseudo_gt: two-stage training (`two_stage`): a released-layout pseudo-GT file
       of the training samples whose parameters supervise the network too; None: off.
     param_weights: {'param_rot', 'param_betas'} for it; None = two_stage.DEFAULT_WEIGHTS.
@@ -272,7 +272,9 @@ def make_step_spec(config) -> StepSpec:
     key = (regressor.shape, hashlib.sha1(np.ascontiguousarray(regressor)).hexdigest())
   mapping = _mapping(config.family, jset.name, config.hand_side, int(config.num_landmarks),
                      key, regressor)
-  weights = None if config.weights is None else tuple(sorted(dict(config.weights).items()))
+  weights = (losses.default_weights(config.mode, config.family) if config.weights is None
+             else dict(config.weights))
+  weights = tuple(sorted(weights.items()))
   param_weights = (None if config.param_weights is None
                    else tuple(sorted(dict(config.param_weights).items())))
   return StepSpec(head_spec(config), mapping, 0 if jset.root is None else int(jset.root),
