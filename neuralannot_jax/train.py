@@ -26,7 +26,6 @@ import dataclasses
 import errno
 import functools
 import hashlib
-import json
 import logging as std_logging
 import math
 import os
