@@ -126,7 +126,7 @@ def default_config():
   c.model.pose_prior.hidden = 512
   # Vertex regressor .npy for the dataset's joints: (T, V), or (2, V) for the COCO hips.
   # Required on Human3.6M, MPI-INF-3DHP and COCO bodies, whose joints are not the model's
-  # (the run stops naming the file: J_regressor_h36m_correct.npy, ...; see the README).
+  # (the run stops naming the file: J_regressor_h36m_correct.npy, ...; see docs/your_data.md).
   c.model.regressor = ''
   c.model.compute_dtype = 'float32'
 
