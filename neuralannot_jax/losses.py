@@ -332,6 +332,6 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
   return total, terms
 
 
-__all__ = ['REFERENCE_CROP', 'DEFAULT_WEIGHTS', 'HAND_WEIGHTS', 'default_weights', 'joint_l1', 'reference_pixels',
-           'root_relative', 'anchor_relative', 'param_l2',
+__all__ = ['REFERENCE_CROP', 'DEFAULT_WEIGHTS', 'HAND_WEIGHTS', 'default_weights', 'joint_l1',
+           'reference_pixels', 'root_relative', 'anchor_relative', 'param_l2',
            'HINGES', 'hinge_joints', 'hinge_swing', 'rotation_l2', 'neuralannot_loss']

@@ -237,7 +237,8 @@ class StepSpec:
   spec: the HeadSpec; mapping: joint_sets.JointMapping of the model to the dataset's set
   (compared by identity, so `make_step_spec` reuses one per family / set / side);
   root: the set's root index for root-relative 3D (0 when the set names none);
-  weights: loss weights as sorted (term, weight) pairs, or None (the mode's defaults);
+  weights: loss weights as sorted (term, weight) pairs, or None (`loss_weights`: the mode's
+    and family's defaults);
   param_weights: the same for the two-stage parameter terms (used when a batch has targets).
   """
   spec: decode.HeadSpec
@@ -245,6 +246,14 @@ class StepSpec:
   root: int = 0
   weights: Optional[tuple] = None
   param_weights: Optional[tuple] = None
+
+
+def loss_weights(step_spec):
+  """{term: weight} of a StepSpec: its own, or `losses.default_weights` of its mode and
+  family."""
+  if step_spec.weights is not None:
+    return dict(step_spec.weights)
+  return losses.default_weights(step_spec.spec.mode, step_spec.spec.family)
 
 
 _MAPPINGS = {}
@@ -271,9 +280,7 @@ def make_step_spec(config) -> StepSpec:
     key = (regressor.shape, hashlib.sha1(np.ascontiguousarray(regressor)).hexdigest())
   mapping = _mapping(config.family, jset.name, config.hand_side, int(config.num_landmarks),
                      key, regressor)
-  weights = (losses.default_weights(config.mode, config.family) if config.weights is None
-             else dict(config.weights))
-  weights = tuple(sorted(weights.items()))
+  weights = None if config.weights is None else tuple(sorted(dict(config.weights).items()))
   param_weights = (None if config.param_weights is None
                    else tuple(sorted(dict(config.param_weights).items())))
   return StepSpec(head_spec(config), mapping, 0 if jset.root is None else int(jset.root),
@@ -332,8 +339,7 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None, joints_only
   out = body_models.forward_rotmats(body_model, **params)
   joints = mapping.apply(out.joints, out.vertices)  # (B, T, 3)
   total, terms = losses.neuralannot_loss(
-      joints, batch, transl, spec.mode,
-      None if step_spec.weights is None else dict(step_spec.weights), params=parts,
+      joints, batch, transl, spec.mode, loss_weights(step_spec), params=parts,
       root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal,
       rotmats=params['rotmats'][:, 1:], pose_reference=mean_rotations(body_model)[1:],
       hinges=_hinges_below_root(spec.family))
@@ -409,8 +415,7 @@ def warm_start_joints(config, model, body_model, samples, step_spec, mesh):
   tx = optax.adam(lr_schedule(float(config.warm_start_lr), (int(steps * 0.8),)))
   optimizer = nnx.Optimizer(model, tx, wrt=WARM_START_PARAMS)
   replicate(mesh, optimizer)
-  weights = dict(losses.DEFAULT_WEIGHTS['mocap'] if step_spec.weights is None
-                 else step_spec.weights)
+  weights = loss_weights(step_spec)
   weights.pop('joints_2d', None)
   spec = dataclasses.replace(step_spec, weights=tuple(sorted(weights.items())))
   rng = np.random.default_rng([int(config.seed), 7])   # the same rows on every process
@@ -842,8 +847,8 @@ def _progress(config, step, total=None, desc='train'):
 
 
 __all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head_spec',
-           'create_train_state', 'replicate', 'StepSpec', 'make_step_spec', 'network_inputs',
-           'loss_fn', 'train_step', 'warm_start_step', 'warm_start_joints', 'DivergedError',
+           'create_train_state', 'replicate', 'StepSpec', 'loss_weights', 'make_step_spec',
+           'network_inputs', 'loss_fn', 'train_step', 'warm_start_step', 'warm_start_joints', 'DivergedError',
            'check_finite', 'all_finite', 'MODEL_FIELDS', 'model_record', 'checkpoint_manager',
            'save_checkpoint', 'close_checkpoints', 'resume_point', 'restore', 'restore_latest',
            'step_batch', 'train']
