@@ -1,26 +1,18 @@
 """tools/markdown_block.py: a benchmark tool's --write replaces its own block of BENCHMARKS.md
 instead of appending a section on every run; the text around the block is kept."""
 
-import importlib.util
 import os
 import re
 
 import pytest
+import module_files  # pylint: disable=wrong-import-order
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ('benchmark_body_models', 'benchmark_fitting', 'benchmark_pipeline',
          'benchmark_resnet', 'benchmark_scaling')
 
 
-def _helper():
-  spec = importlib.util.spec_from_file_location(
-      'markdown_block', os.path.join(ROOT, 'tools', 'markdown_block.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-mb = _helper()
+mb = module_files.tool('markdown_block')
 BEGIN, END = mb.markers('bench')
 
 

@@ -2,18 +2,12 @@
 the camera-frame file (issue 16, item 10)."""
 
 import argparse
-import importlib.util
-import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import module_files  # pylint: disable=wrong-import-order
 
 
 def _tool():
-  spec = importlib.util.spec_from_file_location(
-      'compare_annotators', os.path.join(ROOT, 'tools', 'compare_annotators.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return module_files.tool('compare_annotators')
 
 
 def _result(mpjpe, mpvpe, world=None):

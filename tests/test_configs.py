@@ -2,7 +2,6 @@
 takes, and turns into a valid training config; the dataset configs keep the paper's settings."""
 
 import glob
-import importlib.util
 import os
 
 import pytest
@@ -12,6 +11,7 @@ from neuralannot_jax import experiment
 from neuralannot_jax import train
 from neuralannot_jax import wholebody_run
 from neuralannot_jax.data import builders
+import module_files  # pylint: disable=wrong-import-order
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(glob.glob(os.path.join(REPO, 'configs', '*.py')))
@@ -22,10 +22,7 @@ JOINT_SETS = {'coco': 'COCO_17', 'h36m': 'H36M_17', 'mpi_inf_3dhp': 'MPI_INF_3DH
 
 
 def _load(path):
-  spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return module_files.load(path).get_config()
 
 
 def test_the_issue_s_configs_exist():

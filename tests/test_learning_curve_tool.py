@@ -2,27 +2,15 @@
 tool's runs are the main job's, tested elsewhere."""
 
 import argparse
-import importlib.util
 import json
-import os
-import sys
 
 import cv2
 import numpy as np
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import module_files  # pylint: disable=wrong-import-order
 
 
 def _tool():
-  sys.path.insert(0, os.path.join(ROOT, 'tools'))     # it imports compare_annotators
-  try:
-    spec = importlib.util.spec_from_file_location(
-        'learning_curve', os.path.join(ROOT, 'tools', 'learning_curve.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-  finally:
-    sys.path.pop(0)
-  return module
+  return module_files.tool('learning_curve')   # it imports compare_annotators
 
 
 def _scores(mpjpe):

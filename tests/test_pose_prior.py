@@ -5,9 +5,7 @@ is trained per module and checked against references computed here with numpy
 and scipy: geodesic angles, baselines, BatchNorm statistics, joint limits.
 """
 
-import importlib.util
 import os
-import pathlib
 
 import jax
 import numpy as np
@@ -17,8 +15,8 @@ from scipy.spatial.transform import Rotation
 from body_models import vposer
 from neuralannot_jax import pose_prior
 from neuralannot_jax.data.synthetic import poses as sampler
+import module_files  # pylint: disable=wrong-import-order
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 HIDDEN = 256
 NUM_TRAIN, NUM_STEPS = 8000, 400
 
@@ -216,11 +214,7 @@ def test_load_or_train_trains_and_caches_when_missing(tmp_path):
 
 
 def _load_tool():
-  spec = importlib.util.spec_from_file_location('train_pose_prior',
-                                                REPO / 'tools' / 'train_pose_prior.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return module_files.tool('train_pose_prior')
 
 
 def test_tool_trains_on_user_poses_and_refuses_to_overwrite(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """Tests of neuralannot_jax/report.py and tools/visualize.py on a tiny fake run."""
 
 import html.parser
-import importlib.util
 import json
 import os
 
@@ -13,9 +12,9 @@ from body_models import synthetic
 from neuralannot_jax import export
 from neuralannot_jax import report
 from neuralannot_jax.data import sample as sample_lib
+import module_files  # pylint: disable=wrong-import-order
 
 IDS = (11, 12, 13)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class _Links(html.parser.HTMLParser):
@@ -150,11 +149,7 @@ def test_read_metrics_keeps_the_last_line_of_a_step(run):
 
 
 def _tool():
-  spec = importlib.util.spec_from_file_location('visualize_tool',
-                                                os.path.join(ROOT, 'tools', 'visualize.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return module_files.tool('visualize')
 
 
 def test_visualize_tool_writes_one_png_per_id(run, tmp_path, capsys):

@@ -1,6 +1,5 @@
 """ResNet backbone: parity with a torch.nn ResNet in torchvision's layout, weights I/O, training."""
 
-import importlib.util
 import pathlib
 
 import jax
@@ -11,6 +10,7 @@ import pytest
 from flax import nnx
 
 from neuralannot_jax.models import resnet
+import module_files  # pylint: disable=wrong-import-order
 
 torch = pytest.importorskip('torch')
 
@@ -18,10 +18,7 @@ TOOL = pathlib.Path(__file__).resolve().parents[1] / 'tools' / 'convert_torchvis
 
 
 def _load_tool():
-  spec = importlib.util.spec_from_file_location('convert_torchvision_resnet', TOOL)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return module_files.load(TOOL)
 
 
 tool = _load_tool()

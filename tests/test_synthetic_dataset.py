@@ -2,7 +2,6 @@
 kind), FreiHAND hands and COCO-WholeBody faces (4 images of 80 px), read back through the
 project's readers. The rasteriser and the body pose sampler: test_synthetic_render.py."""
 
-import importlib.util
 import json
 import os
 import re
@@ -24,8 +23,8 @@ from neuralannot_jax.data.synthetic import poses
 from neuralannot_jax.data.synthetic import render
 from neuralannot_jax.data.synthetic import scenes
 from neuralannot_jax.data.synthetic import writers
+import module_files  # pylint: disable=wrong-import-order
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM, SIZE = 6, 64
 
 
@@ -46,11 +45,7 @@ def smpl(smpl_dir):
 
 def _run_tool(argv):
   """tools/make_synthetic_dataset.py's main, imported from its path."""
-  spec = importlib.util.spec_from_file_location(
-      'make_synthetic_dataset', os.path.join(REPO, 'tools', 'make_synthetic_dataset.py'))
-  tool = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(tool)
-  tool.main(argv)
+  module_files.tool('make_synthetic_dataset').main(argv)
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,6 @@ as a Lightning-style checkpoint and converted by our tool.
 """
 
 import contextlib
-import importlib.util
 import io
 import os
 import pathlib
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from body_models import vposer
+import module_files  # pylint: disable=wrong-import-order
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TOOL = REPO / 'tools' / 'convert_vposer.py'
@@ -26,10 +26,7 @@ LATENT, HIDDEN, JOINTS = 32, 512, 21
 
 
 def _load_tool():
-  spec = importlib.util.spec_from_file_location('convert_vposer', TOOL)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return module_files.load(TOOL)
 
 
 # Objects a Lightning checkpoint may pickle besides tensors. Module level so that

@@ -8,7 +8,6 @@ projection written here; the merged rotations against `body_models.forward`'s gl
 rotations of the merged body and the parts' own files, read with `json`.
 """
 
-import importlib.util
 import json
 import os
 
@@ -22,8 +21,8 @@ from body_models import skeletons
 from neuralannot_jax import export
 from neuralannot_jax import wholebody_run
 from neuralannot_jax.data import joint_sets
+import module_files  # pylint: disable=wrong-import-order
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Jitted: an eager SMPL-X pass costs seconds of op-by-op dispatch.
 _forward = jax.jit(body_models.forward)
 TOL = 1e-4   # rad
@@ -42,11 +41,7 @@ def _set(config, key, value):
 
 
 def _config(name, workdir):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, 'configs',
-                                                                   f'{name}.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = module_files.config(name)
   config.workdir = workdir
   return config
 
