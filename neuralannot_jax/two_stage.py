@@ -17,37 +17,19 @@ them with the predicted rotation matrices inside the jitted step.
 """
 
 import dataclasses
-import functools
 
 import jax.numpy as jnp
 import numpy as np
 
+from body_models import mirror
 from body_models import model as model_lib
 from body_models import rotations
-from body_models import skeletons
 from neuralannot_jax import evaluate
 
 # Loss weights of the parameter terms (ours; the paper gives none): the mean absolute
 # rotation-matrix entry and the mean absolute beta.
 DEFAULT_WEIGHTS = {'param_rot': 0.1, 'param_betas': 0.01}
 MIRROR = np.diag([-1.0, 1.0, 1.0])
-
-
-@functools.lru_cache(maxsize=None)
-def flip_permutation(family):
-  """(J,) int: the kinematic joint that each joint becomes in a mirror image."""
-  names = skeletons.KINEMATIC_JOINTS[family]
-  index = {n: i for i, n in enumerate(names)}
-  perm = []
-  for name in names:
-    if 'left' in name:
-      twin = name.replace('left', 'right')
-    elif 'right' in name:
-      twin = name.replace('right', 'left')
-    else:
-      twin = name
-    perm.append(index.get(twin, index[name]))
-  return np.asarray(perm, np.int32)
 
 
 def _mirror_axis_angle(aa):
@@ -133,8 +115,8 @@ def crop_frame_rotations(target_pose, rotation_deg, flipped, family):
     (B, J, 3, 3) rotation matrices.
   """
   mats = rotations.axis_angle_to_matrix(target_pose)
-  mirror = jnp.asarray(MIRROR, mats.dtype)
-  twins = mirror @ mats[:, flip_permutation(family)] @ mirror
+  reflect = jnp.asarray(MIRROR, mats.dtype)
+  twins = reflect @ mats[:, mirror.flip_permutation(family)] @ reflect
   flip = jnp.asarray(flipped, mats.dtype)[:, None, None, None] > 0
   mats = jnp.where(flip, twins, mats)
   # F Rz G F = (F Rz F)(F G F) and F Rz F = Rz(-angle): the root turns the other way.
@@ -174,4 +156,4 @@ def loss(rotmats, betas, batch, family, weights=None, row=None):
           'param_betas': weights['param_betas'] * jnp.sum(shape * has) / count}
 
 
-__all__ = ['DEFAULT_WEIGHTS', 'flip_permutation', 'Targets', 'crop_frame_rotations', 'loss']
+__all__ = ['DEFAULT_WEIGHTS', 'Targets', 'crop_frame_rotations', 'loss']

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 import body_models
+from body_models import mirror
 from neuralannot_jax import export
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data.synthetic import render
@@ -37,9 +38,6 @@ SIDE_BACKGROUND = (60, 60, 60)
 CANVAS_COLOR = (110, 110, 110)    # background when no image is given
 
 HAND_SIDES = ('right', 'left')
-# Axis-angle parameters mirrored by `_mirror_params` (as `annotate.mirror_params`).
-_ROTATION_PARAMS = ('global_orient', 'body_pose', 'hand_pose', 'left_hand_pose',
-                    'right_hand_pose', 'jaw_pose', 'leye_pose', 'reye_pose', 'neck_pose')
 # Fixed-point bits for sub-pixel OpenCV drawing (coordinates x 16).
 _SHIFT = 4
 
@@ -313,18 +311,6 @@ def _fit_params(params, model):
   return out
 
 
-def _mirror_params(params):
-  """A hand's parameters for the other side's model (see `annotate.mirror_params`)."""
-  out = dict(params)
-  for name in _ROTATION_PARAMS:
-    if name in out:
-      out[name] = (np.asarray(out[name]).reshape(-1, 3) * np.array([1, -1, -1], np.float32)
-                   ).reshape(-1)
-  if 'transl' in out:
-    out['transl'] = np.asarray(out['transl']) * np.array([-1, 1, 1], np.float32)
-  return out
-
-
 def pose(model, params):
   """One sample's {smplx name: 1-D array} -> vertices (V, 3), joints (K, 3), float64."""
   model = _full_pose_model(model)
@@ -370,7 +356,8 @@ def entry_meshes(entry, family, models, *, hand_side=None):
     model = models.get(side) if family == 'mano' else models.get(None)
     if family == 'mano' and model is None and side == 'left' and models.get('right') is not None:
       # The left hand is the mirror image of the right hand with mirrored parameters.
-      vertices, joints = pose(models['right'], _mirror_params(params))
+      as_right = mirror.mirror_params({k: np.asarray(v) for k, v in params.items()}, 'mano')
+      vertices, joints = pose(models['right'], as_right)
       vertices, joints = vertices * [-1, 1, 1], joints * [-1, 1, 1]
       model = models['right']
     elif model is None:

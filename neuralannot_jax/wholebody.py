@@ -1,7 +1,7 @@
 """Body + hands + face -> whole-body SMPL-X pseudo-GTs, as NeuralAnnot releases them.
 
 NeuralAnnot annotates each part with its own model and network: the body with SMPL-X, each
-hand with MANO (left hands as mirrored right hands, mirrored back: `annotate.mirror_params`),
+hand with MANO (left hands as mirrored right hands, mirrored back: `body_models.mirror.mirror_params`),
 the face with FLAME. The released COCO-WholeBody file merges them per person into one
 SMPL-X parameter set:
 
@@ -122,7 +122,7 @@ def hand_to_wrist(body_params, smplx_model, hand_global_orient, side):
     smplx_model: its `body_models.BodyModel`.
     hand_global_orient: (..., 3) axis-angle: MANO's global_orient of that side's hand in
       the same camera frame (a left hand: the left MANO model's, i.e. after
-      `annotate.mirror_params` undid the pipeline's flip).
+      `body_models.mirror.mirror_params` undid the pipeline's flip).
     side: 'right' or 'left'.
   Returns:
     (..., 3) float32 axis-angle for body_pose's row of that wrist.

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import body_models
+from body_models import mirror
 from body_models import synthetic
 from neuralannot_jax import annotate as annotate_lib
 from neuralannot_jax import export
@@ -139,7 +140,7 @@ def test_mirror_params_gives_the_mirrored_mesh_with_the_left_model(root):
             'betas': rng.normal(0, 1, 10), 'transl': rng.normal(0, 0.2, 3)}
   params = {k: v.astype(np.float32) for k, v in params.items()}
   verts_right, _ = _forward(right, params)
-  verts_left, _ = _forward(left, annotate_lib.mirror_params(params))
+  verts_left, _ = _forward(left, mirror.mirror_params(params, 'mano'))
   np.testing.assert_allclose(verts_left, verts_right * [-1, 1, 1], atol=1e-5)
 
 

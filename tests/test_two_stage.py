@@ -12,29 +12,12 @@ import numpy as np
 import pytest
 
 import body_models
-from body_models import skeletons
-from neuralannot_jax import experiment
+from body_models import mirror
 from neuralannot_jax import two_stage
 from neuralannot_jax.data import crop
 from neuralannot_jax.data import sample as sample_lib
 
 F = np.diag([-1.0, 1.0, 1.0])
-
-
-def test_flip_permutation_swaps_twins_and_respects_the_tree():
-  for family in ('smpl', 'smplx', 'mano', 'flame'):
-    perm = two_stage.flip_permutation(family)
-    names = skeletons.KINEMATIC_JOINTS[family]
-    parents = skeletons.PARENTS[family]
-    np.testing.assert_array_equal(perm[perm], np.arange(len(names)))    # an involution
-    for j, p in enumerate(parents):
-      if p >= 0:
-        assert parents[perm[j]] == perm[p], (family, names[j])
-  smpl = list(skeletons.KINEMATIC_JOINTS['smpl'])
-  perm = two_stage.flip_permutation('smpl')
-  assert smpl[perm[smpl.index('left_elbow')]] == 'right_elbow'
-  assert perm[smpl.index('spine1')] == smpl.index('spine1')
-  np.testing.assert_array_equal(two_stage.flip_permutation('mano'), np.arange(16))
 
 
 @jax.jit
@@ -65,7 +48,7 @@ def test_flipped_crop_targets_are_the_mirror_image_joint_by_joint(model_dir):
   out = _forward(model, body_models.rotations.axis_angle_to_matrix(pose), None)
   target = two_stage.crop_frame_rotations(pose, angle, np.ones(2), 'smplx')
   mirrored = _forward(model, target, None)
-  perm = two_stage.flip_permutation('smplx')
+  perm = mirror.flip_permutation('smplx')
   for b in range(2):
     t = F @ crop.rotation_3d(angle[b])             # the crop's camera transform p' = F Rz p
     g = np.asarray(out.global_rotations[b])        # (J, 3, 3)

@@ -14,9 +14,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import body_models
+from body_models import mirror
 from body_models import skeletons
 from body_models import synthetic
-from neuralannot_jax import annotate
 from neuralannot_jax import export
 from neuralannot_jax import wholebody
 
@@ -181,28 +181,15 @@ def test_fingers_keep_mano_parameters_when_the_means_agree(models):
     np.testing.assert_array_equal(wholebody.fingers_to_smplx(pose, smplx, side), pose)
 
 
-def test_mirror_params_twice_is_exactly_the_identity():
-  # The mirrored mesh itself is tested in test_annotate.py; here: flipping a left hand to
-  # a right one and back (as the hand pipeline does) loses nothing before the merge.
-  rng = np.random.default_rng(5)
-  params = {'global_orient': rng.normal(0, 1, 3), 'hand_pose': rng.normal(0, 0.5, 45),
-            'betas': rng.normal(0, 1, 10), 'transl': rng.normal(0, 0.3, 3)}
-  params = {k: v.astype(np.float32) for k, v in params.items()}
-  back = annotate.mirror_params(annotate.mirror_params(params))
-  assert set(back) == set(params)
-  for k in params:
-    assert back[k].dtype == params[k].dtype
-    np.testing.assert_array_equal(back[k], params[k])
-
-
 def test_a_left_hand_seen_mirrored_merges_as_the_left_hand(models):
   """The hand network sees a left hand as a right one; mirrored back, it merges right."""
   smplx = models['smplx']
   person = _person(21)
   body_entry, hands, _ = _parts(smplx, person, 21)
   left, _, _ = export.from_released_entry('mano', hands['left'])
-  as_right = annotate.mirror_params(left)   # what the network predicts on the flipped crop
-  hands['left'] = export.to_released_entry('mano', annotate.mirror_params(as_right), **CAM)
+  as_right = mirror.mirror_params(left, 'mano')   # the network's output on the flipped crop
+  hands['left'] = export.to_released_entry('mano', mirror.mirror_params(as_right, 'mano'),
+                                           **CAM)
   got, _, _ = export.from_released_entry('smplx', wholebody.merge(body_entry, hands, None,
                                                                   smplx))
   assert _angle(got['body_pose'], person['body_pose']).max() < TOL
