@@ -24,13 +24,16 @@ from typing import Any, Optional
 
 import jax
 import numpy as np
+from absl import logging
 from flax import nnx
 
 import body_models
+from body_models import mirror
 from neuralannot_jax import camera
 from neuralannot_jax import decode
 from neuralannot_jax import distributed
 from neuralannot_jax import export
+from neuralannot_jax import facing
 from neuralannot_jax import losses
 from neuralannot_jax import quality as quality_lib
 from neuralannot_jax import train as train_lib
@@ -63,8 +66,8 @@ class Annotation:
   quality: Optional[dict] = None
 
 
-@functools.partial(nnx.jit, static_argnames=('step_spec',))
-def predict(model, body_model, batch, vposer_params=None, *, step_spec):
+@functools.partial(nnx.jit, static_argnames=('step_spec', 'check_facing'))
+def predict(model, body_model, batch, vposer_params=None, *, step_spec, check_facing=False):
   """The network's parameters for one (sharded) batch, in inference mode.
 
   Args:
@@ -73,10 +76,13 @@ def predict(model, body_model, batch, vposer_params=None, *, step_spec):
     batch: `train.step_batch` arrays.
     vposer_params: VPoser weights for 'wild' SMPL / SMPL-X, else None.
     step_spec: train.StepSpec (head spec and joint mapping).
+    check_facing: in-the-wild bodies: keep each row's prediction or its facing twin,
+      whichever projects nearer the batch's GT 2D joints (`facing.choose`).
   Returns:
     {smplx name: (B, ...)} axis-angle parameters with full hand poses and 'transl' (B, 3)
     of the virtual crop camera; plus 'joints' (B, T, 3): the dataset's joints of the mesh
-    without translation (T = the joint set's size).
+    without translation (T = the joint set's size), and with `check_facing`, 'turned'
+    (B,) bool: the rows whose twin won.
   """
   spec, mapping = step_spec.spec, step_spec.mapping
   raw = model(*train_lib.network_inputs(model, batch, step_spec.root))
@@ -89,7 +95,17 @@ def predict(model, body_model, batch, vposer_params=None, *, step_spec):
   # model without PCA, which `forward` gets by the explicit hand pose width.
   out = body_models.forward(full_pose_model(body_model), **pose)
   params['joints'] = mapping.apply(out.joints, out.vertices)
+  if check_facing and facing_applies(spec):
+    joints = params.pop('joints')
+    params, params['joints'], params['turned'] = facing.choose(
+        full_pose_model(body_model), mapping, params, joints, batch['joints_2d'],
+        batch['valid'], crop_size=spec.crop_size, focal=spec.focal)
   return params
+
+
+def facing_applies(spec):
+  """Whether `predict`'s facing check runs for a head spec: bodies from 2D joints."""
+  return spec.mode == 'wild' and spec.family in facing.FAMILIES
 
 
 def full_pose_model(body_model):
@@ -97,25 +113,6 @@ def full_pose_model(body_model):
   if not body_model.hand_components:
     return body_model
   return dataclasses.replace(body_model, hand_components={})
-
-
-def mirror_params(params):
-  """Parameters of the mirror image (x -> -x in camera space) of a mesh.
-
-  A right MANO hand mirrored is the left MANO hand with each joint rotation's axis-angle
-  (x, y, z) -> (x, -y, -z) and the translation (x, y, z) -> (-x, y, z); shape and the rest
-  are unchanged. Exact when the left model is the mirror of the right one (the official
-  pair, with `fix_mano_left_shapedirs`, and our stand-ins are).
-  """
-  out = dict(params)
-  # A left/right mirror maps each axis-angle vector (x, y, z) -> (x, -y, -z).
-  for name in export.ROTATION_PARAMS:
-    if name in out:
-      aa = np.asarray(out[name]).reshape(-1, 3) * np.array([1, -1, -1], np.float32)
-      out[name] = aa.reshape(np.shape(params[name])).astype(np.asarray(params[name]).dtype)
-  if 'transl' in out:
-    out['transl'] = np.asarray(out['transl']) * np.array([-1, 1, 1], np.float32)
-  return out
 
 
 def original_cameras(batch, dataset_camera, crop_size, focal=camera.FOCAL):
@@ -182,7 +179,7 @@ def _finish(spec, step_spec, out, batch, samples):
     if dataset_camera[row]:
       params['transl'] = gt_transl[row]
     if batch['flipped'][row]:
-      params = mirror_params(params)
+      params = mirror.mirror_params(params, spec.family)   # a left hand seen as a right one
     sample = samples[int(batch['index'][row])]
     result.append(Annotation(
         params={k: np.asarray(v, np.float32) for k, v in params.items()},
@@ -222,7 +219,7 @@ def recalibrate_batch_norm(model, samples, *, crop_size, batch_size, num_batches
 
 def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
              vposer_params=None, num_workers=4, progress=True, refine=None,
-             batch_norm_batches=0, batch_norm_batch_size=None):
+             batch_norm_batches=0, batch_norm_batch_size=None, check_facing=False):
   """Run the annotator over this process's share of `samples`, in order.
 
   Inference needs no collectives, so each process runs on its own devices over its own
@@ -249,6 +246,8 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
       checkpoint's running averages.
     batch_norm_batch_size: their size (default `batch_size`); give the global annotation
       batch, so that runs on different numbers of processes get the same statistics.
+    check_facing: in-the-wild bodies: turn the rows that face the wrong way by their 2D
+      joints' left/right labels (`facing.choose`), before any refinement.
   Returns:
     (annotations {ann_id: Annotation} of the share in sample order, loader): the loader's
     `skipped` lists the samples whose image could not be read.
@@ -274,11 +273,13 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
     from tqdm import tqdm  # pylint: disable=import-outside-toplevel
     bar = tqdm(total=len(loader.order(0)), unit='img', desc='annotate')
   annotations = {}
+  turned = 0
   try:
     for batch, ann_ids in loader:
       out = predict(model, body_model, pipeline.shard(train_lib.step_batch(batch), mesh),
-                    vposer_params, step_spec=step_spec)
+                    vposer_params, step_spec=step_spec, check_facing=check_facing)
       out = jax.device_get(out)
+      turned += int(np.sum(np.asarray(out.pop('turned', False)) & np.asarray(batch['mask'])))
       if refine is not None:
         out = refine(out, batch)
       add_unique(annotations, ann_ids, _finish(spec, step_spec, out, batch, loader.samples),
@@ -288,6 +289,9 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
   finally:
     if bar is not None:
       bar.close()
+  if check_facing and facing_applies(spec):
+    logging.info('annotate: the facing check turned %d of %d bodies round', turned,
+                 len(annotations))
   return annotations, loader
 
 
@@ -350,6 +354,6 @@ def write(annotations, out_dir, name):
 
 
 
-__all__ = ['Annotation', 'predict', 'full_pose_model', 'mirror_params', 'original_cameras',
+__all__ = ['Annotation', 'predict', 'full_pose_model', 'original_cameras',
            'add_unique',
            'annotate', 'to_entries', 'write']

@@ -146,6 +146,11 @@ def default_config():
   c.train.warm_start.batch_size = 128
   c.train.warm_start.lr = 1e-3
   c.train.augment = True
+  # In-the-wild bodies: the 2D term scores the nearer of each body and its facing twin
+  # (front and back seen with left and right swapped), so the network need not tell from
+  # the image which way a person faces; annotation's facing check (annotate.check_facing)
+  # then turns each body by the 2D joints' left/right labels. False: the plain 2D term.
+  c.train.either_facing = True
   c.train.checkpoint_every = 1000
   c.train.max_to_keep = 2
   c.train.log_every = 20
@@ -169,6 +174,9 @@ def default_config():
   # the set, cropped as annotation crops them (`annotate.recalibrate_batch_norm`); 0 keeps
   # the running averages of training, which trail the weights.
   c.annotate.batch_norm_batches = 16
+  # In-the-wild bodies: turn a body that faces the wrong way by the GT 2D joints' left/right
+  # labels (its facing twin fits them better; `facing.choose`). False: the network's facing.
+  c.annotate.check_facing = True
 
   # 'neuralannot' (train the network, annotate with it), 'smplify': the per-sample
   # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
@@ -499,7 +507,7 @@ def train_config(config, joint_set):
       augment=bool(t.augment), compute_dtype=m.compute_dtype,
       checkpoint_every=int(t.checkpoint_every), max_to_keep=int(t.max_to_keep),
       log_every=int(t.log_every), num_workers=int(t.num_workers),
-      initial_pseudo_gt=_path(t.two_stage.init) or None,
+      initial_pseudo_gt=_path(t.two_stage.init) or None, either_facing=bool(t.either_facing),
       param_weights={'param_rot': float(t.two_stage.rot_weight),
                      'param_betas': float(t.two_stage.betas_weight)},
       progress=bool(config.progress) and jax.process_index() == 0)
@@ -639,7 +647,8 @@ def run(config):
                    'settings': dataclasses.asdict(fitting_settings(config))}
     else:
       made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir),
-                   'batch_norm_batches': int(config.annotate.batch_norm_batches)}
+                   'batch_norm_batches': int(config.annotate.batch_norm_batches),
+                   'check_facing': bool(config.annotate.check_facing)}
       if annotator_name(config) == 'neuralannot_refine':
         settings = fitting_settings(config)
         made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr,
@@ -688,7 +697,8 @@ def run(config):
               vposer_params=train_lib.load_vposer(tconfig),
               num_workers=int(config.train.num_workers), progress=progress, refine=refine,
               batch_norm_batches=int(config.annotate.batch_norm_batches),
-              batch_norm_batch_size=int(config.annotate.batch_size))
+              batch_norm_batch_size=int(config.annotate.batch_size),
+              check_facing=bool(config.annotate.check_facing))
         return annotations, [samples[i].ann_id for i in sorted(loader.skipped)]
 
       # Every process writes its share as a shard (reused by a resumed run); process 0

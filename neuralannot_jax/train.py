@@ -48,6 +48,7 @@ from body_models import rotations
 from body_models import vposer as vposer_lib
 from neuralannot_jax import camera
 from neuralannot_jax import decode
+from neuralannot_jax import facing
 from neuralannot_jax import losses
 from neuralannot_jax import metrics_log
 from neuralannot_jax import two_stage
@@ -88,6 +89,9 @@ class TrainConfig:
     initial_pseudo_gt: two-stage training (`two_stage`): a released-layout pseudo-GT file
       of the training samples whose parameters supervise the network too; None: off.
     param_weights: {'param_rot', 'param_betas'} for it; None = two_stage.DEFAULT_WEIGHTS.
+    either_facing: in-the-wild SMPL / SMPL-X: the 2D term scores each predicted body or its
+      facing twin, whichever is nearer (`facing`); annotation's facing check then turns
+      each body by its labels. False: the plain 2D term.
     compute_dtype: 'float32' or 'bfloat16' (parameters stay float32).
     checkpoint_every: save every this many steps (and always at the end); 0 = only at the end.
     max_to_keep: checkpoints kept on disk.
@@ -121,6 +125,7 @@ class TrainConfig:
   augment: bool = True
   weights: Optional[dict] = None
   initial_pseudo_gt: Optional[str] = None
+  either_facing: bool = True
   param_weights: Optional[dict] = None
   compute_dtype: str = 'float32'
   checkpoint_every: int = 1000
@@ -239,13 +244,16 @@ class StepSpec:
   root: the set's root index for root-relative 3D (0 when the set names none);
   weights: loss weights as sorted (term, weight) pairs, or None (`loss_weights`: the mode's
     and family's defaults);
-  param_weights: the same for the two-stage parameter terms (used when a batch has targets).
+  param_weights: the same for the two-stage parameter terms (used when a batch has targets);
+  either_facing: in-the-wild bodies: the 2D term scores each body or its facing twin,
+    whichever is nearer (`facing.either_facing_joints`).
   """
   spec: decode.HeadSpec
   mapping: joint_sets.JointMapping
   root: int = 0
   weights: Optional[tuple] = None
   param_weights: Optional[tuple] = None
+  either_facing: bool = False
 
 
 def loss_weights(step_spec):
@@ -283,8 +291,11 @@ def make_step_spec(config) -> StepSpec:
   weights = None if config.weights is None else tuple(sorted(dict(config.weights).items()))
   param_weights = (None if config.param_weights is None
                    else tuple(sorted(dict(config.param_weights).items())))
-  return StepSpec(head_spec(config), mapping, 0 if jset.root is None else int(jset.root),
-                  weights, param_weights)
+  spec = head_spec(config)
+  either_facing = (bool(config.either_facing) and spec.mode == 'wild'
+                   and spec.family in facing.FAMILIES)
+  return StepSpec(spec, mapping, 0 if jset.root is None else int(jset.root),
+                  weights, param_weights, either_facing)
 
 
 def network_inputs(model, batch, root):
@@ -338,6 +349,12 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None, joints_only
   transl = params.pop('transl')  # the loss adds it itself (3D terms are camera-free)
   out = body_models.forward_rotmats(body_model, **params)
   joints = mapping.apply(out.joints, out.vertices)  # (B, T, 3)
+  if step_spec.either_facing:
+    valid = batch['valid'] * mapping.valid[None] * batch['mask'][:, None]
+    joints = facing.either_facing_joints(
+        body_model, mapping, params['rotmats'], out, joints, transl, batch['joints_2d'],
+        valid, crop_size=spec.crop_size, focal=spec.focal, betas=params.get('betas'),
+        expression=params.get('expression'))
   total, terms = losses.neuralannot_loss(
       joints, batch, transl, spec.mode, loss_weights(step_spec), params=parts,
       root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal,
