@@ -33,3 +33,11 @@ def test_the_world_frame_files_get_their_own_rows():
   # Hands have no world-frame files: no rows for them.
   assert sum(line.startswith(f'| {tool.REGIMES["hand_3d"][3]} |')
              for line in text.splitlines()) == 0
+
+
+def test_the_regimes_from_2d_joints_train_for_their_own_number_of_steps():
+  tool = _tool()
+  args = argparse.Namespace(steps=600, wild_steps=1500)
+  assert [tool.regime_steps(r, args) for r in ('body_3d', 'body_2d', 'hand_3d', 'hand_2d')] == [
+      600, 1500, 600, 1500]
+  assert tool.regime_steps('body_2d', argparse.Namespace(steps=600, wild_steps=0)) == 600

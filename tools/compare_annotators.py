@@ -54,6 +54,7 @@ def regime_config(regime, annotator, args, vposer_path=''):
   from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
   kind, family, mode, _ = REGIMES[regime]
   folder = 'neuralannot' if annotator == 'neuralannot_refine' else annotator
+  steps = regime_steps(regime, args)
   overrides = {
       'workdir': os.path.join(args.workdir, regime, folder),
       'annotator': annotator,
@@ -65,8 +66,8 @@ def regime_config(regime, annotator, args, vposer_path=''):
       'body_model.family': family,
       'model.mode': mode,
       'model.vposer_path': vposer_path,
-      'train.num_steps': args.steps,
-      'train.lr_boundaries': (int(args.steps * 0.8),),
+      'train.num_steps': steps,
+      'train.lr_boundaries': (int(steps * 0.8),),
       'fitting.batch_size': args.fit_batch,
       'dataset.joint_noise.px': args.noise_px,
       'dataset.joint_noise.mm': args.hand_noise_mm if family == 'mano' else args.noise_mm,
@@ -79,6 +80,13 @@ def regime_config(regime, annotator, args, vposer_path=''):
     # learned (MPJPE 11.2 -> 20.0 mm at 600 steps); at 1e-4 it keeps it (11.2 mm).
     overrides['train.lr'] = MOCAP_LR
   return experiment.load_config(BASE_CONFIG, overrides)
+
+
+def regime_steps(regime, args):
+  """The network's training steps in a regime: --steps, or --wild_steps from 2D joints."""
+  if REGIMES[regime][2] == 'wild' and getattr(args, 'wild_steps', 0):
+    return int(args.wild_steps)
+  return int(args.steps)
 
 
 def run_regime(regime, args):
@@ -98,16 +106,21 @@ def run_regime(regime, args):
     output = config.annotate.output
     done = os.path.join(workdir, 'comparison.json' if output == 'pseudo_gt'
                         else f'comparison_{output}.json')
+    result = None
     if os.path.exists(done):
       with open(done) as f:
         result = json.load(f)
-    else:
+      if annotator.startswith('neuralannot') and result.get('train_steps') != int(
+          config.train.num_steps):
+        result = None    # another schedule's network: train on (or again) and re-annotate
+    if result is None:
       summary = experiment.run(config)
       with open(os.path.join(workdir, f'{output}.record.json')) as f:
         record = json.load(f)
       scores = summary['evaluation']
       result = {'samples': int(record['samples']), 'annotate_seconds': float(record['seconds']),
                 'train_seconds': summary.get('train_seconds'),
+                'train_steps': int(config.train.num_steps),
                 **{k: scores[k] for k in ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe')}}
       if 'implausible_pct' in scores:
         result['implausible_pct'] = scores['implausible_pct']
@@ -150,7 +163,8 @@ def markdown(results, args):
            f'Command: `python tools/compare_annotators.py {" ".join(args.argv)}`'.rstrip(), '',
            f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU '
            f'cores, JAX on CPU; {datetime.date.today().isoformat()}. '
-           f'{args.num_images} images per set; the network trains {args.steps} steps '
+           f'{args.num_images} images per set; the network trains {args.steps} steps from 3D '
+           f'joints and {getattr(args, "wild_steps", 0) or args.steps} from 2D joints '
            '(configs/synthetic_body.py: ResNet-18, 64 px crops, batch 32; Adam at 1e-3, '
            f'{MOCAP_LR:g} after the joint branch\'s warm start in the MoCap regimes).', '',
            'Errors in mm against the synthetic GT (MPJPE / PA-MPJPE on the set\'s joints, '
@@ -253,6 +267,10 @@ def main(argv=None):
                       help=f'comma-separated subset of {",".join(REGIMES)}')
   parser.add_argument('--num_images', type=int, default=600, help='images per synthetic set')
   parser.add_argument('--steps', type=int, default=1000, help='network training steps')
+  parser.add_argument('--wild_steps', type=int, default=0,
+                      help='network training steps in the regimes from 2D joints (image only: '
+                      'they learn slower than the MoCap ones, whose joint branch is warm-'
+                      'started); 0: --steps')
   add_set_options(parser)
   parser.add_argument('--workdir', default='work_dir/compare_annotators',
                       help='work directories, one per regime and annotator (resumable)')
