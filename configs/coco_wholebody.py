@@ -21,7 +21,7 @@ is missing.
 flame/ (FLAME_NEUTRAL.pkl or generic_model.pkl with its landmark embeddings).
 """
 
-from neuralannot_jax import wholebody_run
+from neuralannot_jax.wholebody import run as wholebody_run
 
 
 def get_config():

@@ -11,7 +11,7 @@ crops and step counts so the whole job runs in about 15 minutes on a 2-core CPU.
         --config.parts.hand.train.num_steps=600 --workdir=runs/wholebody
 """
 
-from neuralannot_jax import wholebody_run
+from neuralannot_jax.wholebody import run as wholebody_run
 
 
 def _small(part, crop_size, num_steps, batch_size=32):

@@ -29,16 +29,16 @@ from flax import nnx
 
 import body_models
 from body_models import mirror
-from neuralannot_jax import camera
-from neuralannot_jax import decode
-from neuralannot_jax import distributed
 from neuralannot_jax import export
-from neuralannot_jax import facing
-from neuralannot_jax import losses
 from neuralannot_jax import quality as quality_lib
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import pipeline
+from neuralannot_jax.method import camera
+from neuralannot_jax.method import decode
+from neuralannot_jax.method import facing
+from neuralannot_jax.method import losses
 from neuralannot_jax.models import batch_norm
+from neuralannot_jax.runtime import distributed
 
 
 

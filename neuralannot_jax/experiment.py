@@ -37,8 +37,6 @@ import numpy as np
 
 from body_models.synthetic import h36m_regressor
 from neuralannot_jax import annotate as annotate_lib
-from neuralannot_jax import decode
-from neuralannot_jax import distributed
 from neuralannot_jax import export
 from neuralannot_jax import shards
 from neuralannot_jax import train as train_lib
@@ -46,6 +44,8 @@ from neuralannot_jax import world_frame
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import views
 from neuralannot_jax.fitting import annotator as fitting_annotator
+from neuralannot_jax.method import decode
+from neuralannot_jax.runtime import distributed
 
 STAGES = ('train', 'annotate', 'evaluate', 'report')
 # Formats whose releases hold world-frame parameters per frame (`world_frame.write_mocap`).
@@ -523,7 +523,7 @@ def vposer_path(config, tconfig):
     return None
   if tconfig.vposer_path:
     return tconfig.vposer_path
-  from neuralannot_jax import pose_prior  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.models import pose_prior  # pylint: disable=import-outside-toplevel
   path = os.path.join(_path(config.workdir), 'pose_prior.npz')
   prior = config.model.pose_prior
   pose_prior.load_or_train(path, num_poses=int(prior.num_poses), num_steps=int(prior.num_steps),
@@ -750,7 +750,7 @@ def run(config):
                                            if k != 'per_sample'}
       summary['evaluation_world_frame_file'] = evaluation_name(config, world_frame=True)
   if 'report' in todo and jax.process_index() == 0:
-    from neuralannot_jax import report  # pylint: disable=import-outside-toplevel
+    from neuralannot_jax.report import page as report  # pylint: disable=import-outside-toplevel
     evaluation_file = os.path.join(workdir, evaluation_name(config))
     summary['report'] = report.write_report(
         workdir, samples, output + '.json',

@@ -21,7 +21,7 @@ Override any config value with --config.<field>=<value> (e.g. --config.train.num
 
 Several hosts: start the same command once per host (SLURM, mpirun and TPU slices on GKE
 are detected; elsewhere give --coordinator_address, --num_processes and --process_id); see
-`neuralannot_jax/distributed.py` for the commands. Batch sizes in the config are global.
+`neuralannot_jax/runtime/distributed.py` for the commands. Batch sizes in the config are global.
 """
 
 import glob
@@ -32,7 +32,7 @@ import sys
 
 # Before jax starts its threads: XLA:CPU then reuses its step buffers instead of
 # faulting in fresh pages every step (see host_memory; ~20% of a CPU train step).
-from neuralannot_jax import host_memory
+from neuralannot_jax.runtime import host_memory
 
 host_memory.keep_freed_memory()
 
@@ -43,9 +43,9 @@ from absl import logging  # noqa: E402
 import jax  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from neuralannot_jax import distributed  # noqa: E402
+from neuralannot_jax.runtime import distributed  # noqa: E402
 from neuralannot_jax import experiment  # noqa: E402
-from neuralannot_jax import wholebody_run  # noqa: E402
+from neuralannot_jax.wholebody import run as wholebody_run  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config: a configs/*.py file; override fields with '

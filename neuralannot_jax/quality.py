@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import body_models
-from neuralannot_jax import camera
-from neuralannot_jax import losses
 from neuralannot_jax import plausibility
+from neuralannot_jax.method import camera
+from neuralannot_jax.method import losses
 
 
 @functools.partial(jax.jit, static_argnames=('mapping',))

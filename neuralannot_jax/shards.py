@@ -16,8 +16,8 @@ import jax
 import numpy as np
 
 from neuralannot_jax import annotate
-from neuralannot_jax import distributed
 from neuralannot_jax import export
+from neuralannot_jax.runtime import distributed
 
 
 def shard_path(output, process_index, process_count):

@@ -46,16 +46,16 @@ from flax import nnx
 import body_models
 from body_models import rotations
 from body_models import vposer as vposer_lib
-from neuralannot_jax import camera
-from neuralannot_jax import decode
-from neuralannot_jax import facing
-from neuralannot_jax import losses
-from neuralannot_jax import metrics_log
 from neuralannot_jax import two_stage
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
+from neuralannot_jax.method import camera
+from neuralannot_jax.method import decode
+from neuralannot_jax.method import facing
+from neuralannot_jax.method import losses
 from neuralannot_jax.models import annotator as annotator_lib
 from neuralannot_jax.models import resnet
+from neuralannot_jax.runtime import metrics_log
 
 
 @dataclasses.dataclass

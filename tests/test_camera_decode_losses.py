@@ -11,11 +11,11 @@ import body_models
 from body_models import rotations
 from body_models import synthetic
 from body_models import vposer
-from neuralannot_jax import camera
-from neuralannot_jax import decode as decode_lib
-from neuralannot_jax import losses
 from neuralannot_jax.data import crop as crop_lib
 from neuralannot_jax.data import joint_sets
+from neuralannot_jax.method import camera
+from neuralannot_jax.method import decode as decode_lib
+from neuralannot_jax.method import losses
 
 
 # Jitted once per shape: eager dispatch of the many small rotation ops is what is slow on CPU.

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from neuralannot_jax import decode
 from neuralannot_jax import experiment
 from neuralannot_jax import train
-from neuralannot_jax import wholebody_run
 from neuralannot_jax.data import builders
+from neuralannot_jax.method import decode
+from neuralannot_jax.wholebody import run as wholebody_run
 import module_files  # pylint: disable=wrong-import-order
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

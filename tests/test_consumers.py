@@ -24,8 +24,8 @@ import pytest
 import body_models
 from body_models import synthetic
 from neuralannot_jax import annotate
-from neuralannot_jax import wholebody
 from neuralannot_jax import world_frame
+from neuralannot_jax.wholebody import merge as wholebody
 
 # Hand4Whole's smpl_x: 15 joints per hand (orig_joint_part), a 10-d expression code.
 HAND_JOINTS = 15

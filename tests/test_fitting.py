@@ -184,8 +184,8 @@ def _in_crop_camera(rng, gt, *, depth, spread, turn=1.0):
 
 
 def test_fit_2d_lowers_reprojection_error(smpl):
-  from neuralannot_jax import camera
-  from neuralannot_jax import pose_prior
+  from neuralannot_jax.method import camera
+  from neuralannot_jax.models import pose_prior
   from neuralannot_jax.fitting import fit2d
   # A small prior of the project's own (seconds); the real one is load_or_train's.
   vp = pose_prior.train_pose_prior(pose_prior.synthetic_poses(1000), num_steps=150,
@@ -227,7 +227,7 @@ def test_fit_2d_starts_truncated_people_at_the_depth_their_crop_implies(smpl, la
   """Issue 16, item 8: without a labelled shoulder-hip pair the start depth comes from the
   labelled joints' spread, or from the crop, not a fixed 10 m: in the 256 px crop camera
   (f = 5000) a person filling the crop as an annotation box does stands ~40 m away."""
-  from neuralannot_jax import camera
+  from neuralannot_jax.method import camera
   from neuralannot_jax.fitting import fit2d
   rng = np.random.default_rng(5)
   gt = _in_crop_camera(rng, _random_bodies(rng, 6), depth=(35.0, 50.0), spread=0.2,
@@ -260,7 +260,7 @@ def test_refine_2d_mends_a_perturbed_start_and_turns_round_a_body_facing_away(sm
   shapes perturbed, two of them turned round (as a network trained from 2D joints faces
   some people the wrong way), it picks the turned-round start exactly for those two and
   lowers the 3D joint error of every body, without a VPoser."""
-  from neuralannot_jax import camera
+  from neuralannot_jax.method import camera
   from neuralannot_jax.fitting import fit2d
   rng = np.random.default_rng(7)
   gt = _in_crop_camera(rng, _random_bodies(rng, 4), depth=(38.0, 48.0), spread=0.3,
@@ -322,8 +322,8 @@ def test_fit_3d_keeps_bodies_plausible_on_joints_as_real_sets_give_them(smpl):
 def test_refine_2d_keeps_elbows_and_knees_in_their_bending_plane(smpl):
   """2D joints alone do not say which way a forearm leaves the elbow's plane; the refined
   bodies' hinge joints stay nearer their plane with the 'hinge' term than without it."""
-  from neuralannot_jax import camera
-  from neuralannot_jax import losses
+  from neuralannot_jax.method import camera
+  from neuralannot_jax.method import losses
   from neuralannot_jax.fitting import fit2d
   rng = np.random.default_rng(11)
   gt = _in_crop_camera(rng, _random_bodies(rng, 6), depth=(38.0, 48.0), spread=0.3, turn=0.3)

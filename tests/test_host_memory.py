@@ -12,7 +12,7 @@ import pytest
 # executor does) and prints the minor page faults each allocation took.
 _PROBE = """
 import json, resource, sys, threading
-from neuralannot_jax import host_memory
+from neuralannot_jax.runtime import host_memory
 applied = host_memory.keep_freed_memory()
 import numpy as np
 faults = []

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from neuralannot_jax import metrics_log
+from neuralannot_jax.runtime import metrics_log
 
 
 def test_json_lines_and_tensorboard_scalars(tmp_path):

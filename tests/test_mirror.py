@@ -1,4 +1,4 @@
-"""body_models.mirror and neuralannot_jax.facing against geometry: the mirror image of a
+"""body_models.mirror and neuralannot_jax.method.facing against geometry: the mirror image of a
 posed stand-in (an exactly symmetric model) and the 2D outline of a body facing each way."""
 
 import os
@@ -10,9 +10,9 @@ import pytest
 import body_models
 from body_models import mirror
 from body_models import skeletons
-from neuralannot_jax import camera
-from neuralannot_jax import facing
 from neuralannot_jax.data import joint_sets
+from neuralannot_jax.method import camera
+from neuralannot_jax.method import facing
 
 X_MIRROR = np.diag([-1.0, 1.0, 1.0])
 Z_MIRROR = np.diag([1.0, 1.0, -1.0])

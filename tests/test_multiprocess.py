@@ -1,7 +1,7 @@
 """Multi-process runs: launcher detection, per-process shares, annotation shards and a real
 2-process x 2-CPU-device job through the command line against a 1-process 4-device one.
 
-Covers neuralannot_jax/distributed.py and shards.py, the shares of pipeline.Loader and the sharded
+Covers neuralannot_jax/runtime/distributed.py and shards.py, the shares of pipeline.Loader and the sharded
 annotate stage of experiment.run.
 """
 
@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from neuralannot_jax import annotate as annotate_lib
-from neuralannot_jax import distributed
 from neuralannot_jax import export
 from neuralannot_jax import shards
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.data.sample import make_sample
+from neuralannot_jax.runtime import distributed
 from test_main import TINY  # pylint: disable=wrong-import-order
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Tests of neuralannot_jax/pose_prior.py and tools/train_pose_prior.py.
+"""Tests of neuralannot_jax/models/pose_prior.py and tools/train_pose_prior.py.
 
 One small prior (hidden 256, 400 steps on 8000 synthetic poses, a few seconds)
 is trained per module and checked against references computed here with numpy
@@ -13,8 +13,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from body_models import vposer
-from neuralannot_jax import pose_prior
 from neuralannot_jax.data.synthetic import poses as sampler
+from neuralannot_jax.models import pose_prior
 import module_files  # pylint: disable=wrong-import-order
 
 HIDDEN = 256

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from neuralannot_jax import camera
 from neuralannot_jax import quality
 from neuralannot_jax.data import joint_sets
+from neuralannot_jax.method import camera
 
 
 def test_residuals_in_mm_and_original_pixels_and_the_flag():

@@ -140,7 +140,7 @@ def test_the_regressor_check_is_for_real_sets_only(tmp_path, caplog):
 
 
 def test_the_synthetic_whole_body_set_declares_its_joints_the_models(tmp_path):
-  from neuralannot_jax import wholebody_run   # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.wholebody import run as wholebody_run   # pylint: disable=import-outside-toplevel
   config = wholebody_run.wholebody_config()
   config.workdir = str(tmp_path)
   real = wholebody_run.part_config(config, 'body', '/models', '/data', {}, '')

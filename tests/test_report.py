@@ -1,4 +1,4 @@
-"""Tests of neuralannot_jax/report.py and tools/visualize.py on a tiny fake run."""
+"""Tests of neuralannot_jax/report/page.py and tools/visualize.py on a tiny fake run."""
 
 import html.parser
 import json
@@ -10,8 +10,8 @@ import pytest
 
 from body_models import synthetic
 from neuralannot_jax import export
-from neuralannot_jax import report
 from neuralannot_jax.data import sample as sample_lib
+from neuralannot_jax.report import page as report
 import module_files  # pylint: disable=wrong-import-order
 
 IDS = (11, 12, 13)
@@ -168,7 +168,7 @@ def test_visualize_tool_writes_one_png_per_id(run, tmp_path, capsys):
 
 def test_residual_histogram_counts_every_pseudo_gt_and_names_its_quantiles():
   """Issue 16: the report shows the distribution of the per-sample residuals."""
-  from neuralannot_jax import residual_plot  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.report import residuals as residual_plot  # pylint: disable=import-outside-toplevel
   values = np.concatenate([np.arange(1.0, 100.0), [5000.0]])      # one wild fit
   counts, edges = residual_plot.histogram_bins(values, num_bins=10)
   assert counts.sum() == values.size                 # the wild one is in the last bar

@@ -316,7 +316,7 @@ def test_warm_start_overfits_a_handful_of_bodies_from_their_joints(setup, tmp_pa
   Human3.6M joints, the joint branch alone (`warm_start_joints`), driven to a low joint
   error; the image branch's parameters are not touched."""
   import body_models  # pylint: disable=import-outside-toplevel
-  from neuralannot_jax import decode  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.method import decode  # pylint: disable=import-outside-toplevel
   from neuralannot_jax.data import joint_sets  # pylint: disable=import-outside-toplevel
   from neuralannot_jax.data.synthetic import poses  # pylint: disable=import-outside-toplevel
   root, _ = setup

@@ -1,4 +1,4 @@
-"""Tests of neuralannot_jax/visualize.py: overlays cover what geometry says they should."""
+"""Tests of neuralannot_jax/report/overlays.py: overlays cover what geometry says they should."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import pytest
 import body_models
 from body_models import synthetic
 from neuralannot_jax import export
-from neuralannot_jax import visualize
 from neuralannot_jax.data.synthetic import render
+from neuralannot_jax.report import overlays as visualize
 
 WHITE = (255, 255, 255)
 

@@ -1,4 +1,4 @@
-"""Tests of neuralannot_jax.wholebody: body + MANO hands + FLAME face -> SMPL-X.
+"""Tests of neuralannot_jax.wholebody.merge: body + MANO hands + FLAME face -> SMPL-X.
 
 The references are independent of the merge: a synthetic SMPL-X person is cut into what
 the part annotators would see (each hand's global rotation read off the SMPL-X forward
@@ -18,7 +18,7 @@ from body_models import mirror
 from body_models import skeletons
 from body_models import synthetic
 from neuralannot_jax import export
-from neuralannot_jax import wholebody
+from neuralannot_jax.wholebody import merge as wholebody
 
 TOL = 1e-4  # rad
 

@@ -19,8 +19,8 @@ from scipy.spatial.transform import Rotation
 import body_models
 from body_models import skeletons
 from neuralannot_jax import export
-from neuralannot_jax import wholebody_run
 from neuralannot_jax.data import joint_sets
+from neuralannot_jax.wholebody import run as wholebody_run
 import module_files  # pylint: disable=wrong-import-order
 
 # Jitted: an eager SMPL-X pass costs seconds of op-by-op dispatch.

@@ -18,13 +18,13 @@ import pytest
 
 import body_models
 from body_models import synthetic
-from neuralannot_jax import camera
-from neuralannot_jax import decode
 from neuralannot_jax import train as train_lib
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.data.sample import make_sample
 from neuralannot_jax.data.synthetic import poses
+from neuralannot_jax.method import camera
+from neuralannot_jax.method import decode
 
 SIZE, CROP, COUNT = 64, 32, 8
 FOCAL, DEPTH = 90.0, 4.0

@@ -21,7 +21,7 @@ calls faulted in 100-200 thousand fresh pages: SMPL-X at batch 1024 moved betwee
 0.7x and 2.1x from run to run.)
 
 Like `neuralannot_jax.main`, each process keeps freed memory for reuse
-(`neuralannot_jax/host_memory.py`: no page faults per call), for both libraries alike;
+(`neuralannot_jax/runtime/host_memory.py`: no page faults per call), for both libraries alike;
 `NEURALANNOT_MALLOC=default python tools/...` measures with glibc's defaults. Using
 body_models alone, `GLIBC_TUNABLES=glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:`
 `glibc.malloc.trim_threshold=18446744073709551615` in the environment does the same.
@@ -38,7 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from neuralannot_jax import host_memory  # noqa: E402
+from neuralannot_jax.runtime import host_memory  # noqa: E402
 
 MALLOC_KEPT = host_memory.keep_freed_memory()  # before jax and torch start their threads
 

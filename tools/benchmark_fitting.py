@@ -27,11 +27,11 @@ from scipy.spatial.transform import Rotation
 
 import body_models
 from body_models import synthetic
-from neuralannot_jax import camera
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data.synthetic import poses
 from neuralannot_jax.fitting import fit2d
 from neuralannot_jax.fitting import fit3d
+from neuralannot_jax.method import camera
 
 import markdown_block  # tools/, beside this script
 

@@ -22,7 +22,7 @@ load from other processes falls on all of them alike. The table gives
 images/s of the fastest step (least disturbed) and of the median step.
 
 The process tunes glibc's malloc as `neuralannot_jax.main` does
-(`neuralannot_jax/host_memory.py`: freed memory is kept and reused, no page faults
+(`neuralannot_jax/runtime/host_memory.py`: freed memory is kept and reused, no page faults
 per step), for every contender alike; `NEURALANNOT_MALLOC=default python tools/...`
 measures with glibc's defaults instead.
 
@@ -42,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from neuralannot_jax import host_memory  # noqa: E402
+from neuralannot_jax.runtime import host_memory  # noqa: E402
 
 MALLOC_KEPT = host_memory.keep_freed_memory()  # before jax and torch start their threads
 

@@ -99,7 +99,7 @@ def run_point(spec):
     jax.config.update('jax_platforms', 'cpu')
     jax.config.update('jax_num_cpu_devices', spec['devices'])
   from neuralannot_jax import annotate as annotate_lib  # pylint: disable=import-outside-toplevel
-  from neuralannot_jax import distributed  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.runtime import distributed  # pylint: disable=import-outside-toplevel
   from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
   from neuralannot_jax import train as train_lib  # pylint: disable=import-outside-toplevel
   if spec['num_processes'] > 1:

@@ -8,7 +8,7 @@ joints) to poses from the project's synthetic pose sampler, or to your own
 AMASS-style poses, and writes it with `body_models.vposer.save`, so
 `body_models.vposer.load` and the annotator's 'wild' body mode read it exactly like
 the official weights. With the defaults it takes about 30-60 s on a 2-core CPU.
-See neuralannot_jax/pose_prior.py for the objective.
+See neuralannot_jax/models/pose_prior.py for the objective.
 """
 
 import argparse
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from neuralannot_jax import pose_prior  # noqa: E402
+from neuralannot_jax.models import pose_prior  # noqa: E402
 from body_models import vposer  # noqa: E402
 
 # Poses kept out of training to report the reconstruction error on.

@@ -95,8 +95,8 @@ def main(argv=None):
   args = parse_args(argv)
   # Heavy imports after argument parsing, so that --help is instant.
   import cv2  # pylint: disable=import-outside-toplevel
-  from neuralannot_jax import report  # pylint: disable=import-outside-toplevel
-  from neuralannot_jax import visualize  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.report import page as report  # pylint: disable=import-outside-toplevel
+  from neuralannot_jax.report import overlays as visualize  # pylint: disable=import-outside-toplevel
   try:
     entries = read_entries(args.pred)
     keys = choose_ids(entries, args.ids, args.max, args.pred)

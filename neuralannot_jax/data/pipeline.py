@@ -21,8 +21,8 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 
-from neuralannot_jax import distributed
 from neuralannot_jax.data import crop as crop_lib
+from neuralannot_jax.runtime import distributed
 # The pipeline's public API includes the crop entry points.
 from neuralannot_jax.data.crop import Augment  # pylint: disable=unused-import
 from neuralannot_jax.data.crop import to_crop  # pylint: disable=unused-import

@@ -22,12 +22,12 @@ import jax
 import numpy as np
 
 from neuralannot_jax import annotate as annotate_lib
-from neuralannot_jax import camera
 from neuralannot_jax import quality as quality_lib
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.fitting import fit2d
 from neuralannot_jax.fitting import fit3d
+from neuralannot_jax.method import camera
 
 # SMPLify-X's weights and Geman-McClure scale (100 px) were set on whole photos, where a
 # person is several hundred pixels tall and a hand about a tenth of that. The 2D fit

@@ -20,8 +20,8 @@ Per sample (all `vmap`-ped, each with its own optimiser state):
      stage inside `lax.scan`.
 
 The body pose is the VPoser decoder of `body_models.vposer`, with the official weights
-or the project's own prior (`neuralannot_jax.pose_prior.load_or_train`). Pixels are the
-ones of the given camera (e.g. the crop camera of `neuralannot_jax.camera.crop_camera`);
+or the project's own prior (`neuralannot_jax.models.pose_prior.load_or_train`). Pixels are the
+ones of the given camera (e.g. the crop camera of `neuralannot_jax.method.camera.crop_camera`);
 SMPLify-X's weights and its sigma of 100 px were set on whole photos, where a person is
 several hundred pixels tall; for a small crop set `pixel_scale` (`DEFAULTS`) so that the
 residuals are measured at that scale, or the priors outweigh the joints and every fit
@@ -36,11 +36,11 @@ import numpy as np
 
 from body_models import rotations
 from body_models import vposer
-from neuralannot_jax import camera
-from neuralannot_jax import losses
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.fitting import common
 from neuralannot_jax.fitting import priors
+from neuralannot_jax.method import camera
+from neuralannot_jax.method import losses
 
 # SMPLify-X's stage weights (cfg_files/fit_smplx.yaml); each enters squared.
 STAGES = (
@@ -236,7 +236,7 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
     mapping: `JointMapping` from the model to the set.
     focal, princpt: (2,) or (B, 2) the camera, pixels (e.g. `camera.crop_camera`).
     vposer_params: VPoser weights (`body_models.vposer.load` or
-      `neuralannot_jax.pose_prior.load_or_train`): the body pose is then its decoded
+      `neuralannot_jax.models.pose_prior.load_or_train`): the body pose is then its decoded
       latent. None: the body pose is optimised as axis-angle with an L2 prior.
     steps_per_stage: Adam steps of each stage (camera stage + len(stages)).
     lr: Adam step size, cosine-decayed within each stage.

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from body_models import skeletons
-from neuralannot_jax import camera
+from neuralannot_jax.method import camera
 
 # The crop side (pixels) the 2D term is measured at: the paper's input size.
 REFERENCE_CROP = 256

@@ -19,7 +19,7 @@ models, the dataset) and under `parts` one ordinary experiment config per part
   4. `wholebody.merge_files` -> <workdir>/<merge.output>.json: the released `smplx_param`
      layout with `lhand_valid` / `rhand_valid` / `face_valid`, one entry per body;
   5. where GT SMPL-X exists (the synthetic set, or `dataset.gt_file`), per-part scores
-     (`wholebody_eval`) -> <workdir>/evaluation.json.
+     (`wholebody/evaluate.py`) -> <workdir>/evaluation.json.
 """
 
 import json
@@ -34,8 +34,8 @@ import body_models
 from neuralannot_jax import evaluate
 from neuralannot_jax import experiment
 from neuralannot_jax import export
-from neuralannot_jax import wholebody
-from neuralannot_jax import wholebody_eval
+from neuralannot_jax.wholebody import evaluate as wholebody_eval
+from neuralannot_jax.wholebody import merge as wholebody
 
 # part name -> (body-model family, the reader's `parts` option).
 PARTS = {'body': ('smplx', ['body']), 'hand': ('mano', ['hand']), 'face': ('flame', ['face'])}
@@ -161,7 +161,7 @@ def part_config(config, name, model_root, root, options, gt_file):
   """The experiment config of one part: its own settings, the shared data and models.
 
   Its workdir is <workdir>/<name>; the body part alone gets the GT file (the hand and
-  face parts are scored by `wholebody_eval`, against the same SMPL-X GT).
+  face parts are scored by `wholebody/evaluate.py`, against the same SMPL-X GT).
   """
   family, parts = PARTS[name]
   part = ml_collections.ConfigDict(config.parts[name].to_dict())

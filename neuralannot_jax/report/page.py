@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from neuralannot_jax import export
-from neuralannot_jax import residual_plot
-from neuralannot_jax import visualize
+from neuralannot_jax.report import overlays as visualize
+from neuralannot_jax.report import residuals as residual_plot
 
 REPORT_DIR = 'report'
 # Metrics tried, in order, to rank samples.

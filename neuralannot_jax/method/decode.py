@@ -32,7 +32,7 @@ import numpy as np
 from body_models import rotations
 from body_models import skeletons
 from body_models import vposer
-from neuralannot_jax import camera
+from neuralannot_jax.method import camera
 
 MODES = ('mocap', 'wild')
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 import body_models
 from body_models import mirror
-from neuralannot_jax import camera
+from neuralannot_jax.method import camera
 
 FAMILIES = ('smpl', 'smplx')   # a hand's mirror is the other hand: no twin to try
 

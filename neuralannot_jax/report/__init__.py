@@ -1,0 +1,1 @@
+"""What a person looks at: the report page, mesh overlays, residual plots."""

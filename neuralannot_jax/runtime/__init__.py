@@ -1,0 +1,1 @@
+"""Process-level plumbing: processes and meshes, host memory, metrics logs."""

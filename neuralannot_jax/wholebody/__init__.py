@@ -1,0 +1,1 @@
+"""Whole-body annotation: body, hands and face merged into SMPL-X."""
