@@ -98,8 +98,8 @@ def predict(model, body_model, batch, vposer_params=None, *, step_spec, check_fa
   if check_facing and facing_applies(spec):
     joints = params.pop('joints')
     params, params['joints'], params['turned'] = facing.choose(
-        full_pose_model(body_model), mapping, params, joints, batch['joints_2d'],
-        batch['valid'], crop_size=spec.crop_size, focal=spec.focal)
+        full_pose_model(body_model), mapping, params, out.joints[:, 0], joints,
+        batch['joints_2d'], batch['valid'], crop_size=spec.crop_size, focal=spec.focal)
   return params
 
 

@@ -111,8 +111,10 @@ def test_the_facing_check_turns_a_body_facing_the_wrong_way_and_keeps_the_others
   labelled = np.asarray(mapping.valid, bool)
   swap_px = np.linalg.norm(pred_2d - gt_2d, axis=-1)[:, labelled].mean(1)
   assert np.all(swap_px[:2] > 5.0)      # the wrong facing shows in the labelled sides
-  params, joints, turned = facing.choose(model, mapping, predicted, pred_joints, gt_2d, valid,
-                                         crop_size=crop, focal=camera.FOCAL)
+  root = np.asarray(body_models.forward(
+      model, **{k: v for k, v in predicted.items() if k != 'transl'}).joints)[:, 0]
+  params, joints, turned = facing.choose(model, mapping, predicted, root, pred_joints, gt_2d,
+                                         valid, crop_size=crop, focal=camera.FOCAL)
   np.testing.assert_array_equal(np.asarray(turned), [True, True, False, False])
   # The turned bodies are the true ones again (3D, root-relative), up to float noise.
   rel = lambda j: (j - j[:, :1])[:, labelled]
@@ -123,7 +125,7 @@ def test_the_facing_check_turns_a_body_facing_the_wrong_way_and_keeps_the_others
 def test_the_facing_check_refuses_hands(model_dir):
   model = body_models.load(os.path.join(model_dir, 'mano'), 'mano')
   with pytest.raises(ValueError, match='mano'):
-    facing.choose(model, None, {}, None, None, None, crop_size=64, focal=camera.FOCAL)
+    facing.choose(model, None, {}, None, None, None, None, crop_size=64, focal=camera.FOCAL)
 
 
 def test_the_training_loss_scores_the_nearer_facing(model_dir):

@@ -77,13 +77,15 @@ def either_facing_joints(body_model, mapping, rotmats, out, joints, transl, join
   return jnp.where(turned[:, None, None], joints_twin, joints)
 
 
-def choose(body_model, mapping, params, joints, joints_2d, valid, *, crop_size, focal):
+def choose(body_model, mapping, params, root, joints, joints_2d, valid, *, crop_size, focal):
   """Each row's prediction or its facing twin, whichever fits the GT 2D joints better.
 
   Args:
     body_model: the family's model with full hand poses (no PCA).
     mapping: its `JointMapping` to the batch's joint set.
     params: {smplx name: (B, n)} with 'transl' (B, 3) of the crop's virtual camera.
+    root: (B, 3) the kinematic root joint of `params`' body without translation (the
+      caller has posed it already).
     joints: (B, K, 3) the set's joints of `params` without translation.
     joints_2d: (B, K, 2) GT joints in crop pixels; valid: (B, K).
     crop_size: S or (H, W) of the crop; focal: the virtual camera's focal length.
@@ -95,10 +97,9 @@ def choose(body_model, mapping, params, joints, joints_2d, valid, *, crop_size, 
     raise ValueError(f'facing.choose: {body_model.family} has no facing twin')
   pose = {k: v for k, v in params.items() if k != 'transl'}
   twin = mirror.facing_twin(pose, body_model.family)
-  ours = body_models.forward(body_model, **pose)
   theirs = body_models.forward(body_model, **twin)
   # Same root joint: the kinematic root of both meshes at the same camera point.
-  transl_twin = params['transl'] + ours.joints[:, 0] - theirs.joints[:, 0]
+  transl_twin = params['transl'] + root - theirs.joints[:, 0]
   joints_twin = mapping.apply(theirs.joints, theirs.vertices)
   valid = jnp.asarray(valid, joints.dtype) * jnp.asarray(mapping.valid, joints.dtype)[None]
   turned = _nearer(joints, params['transl'], joints_twin, transl_twin, joints_2d, valid,
