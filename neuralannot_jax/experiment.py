@@ -182,9 +182,11 @@ def default_config():
   # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
   # no train stage. Same mode switch: 'mocap' fits GT 3D joints, 'wild' GT 2D joints.
   # 'neuralannot_refine': the network's prediction, then a short per-sample fit started
-  # from it and kept near it, to the GT 3D joints where a sample has them, else to its 2D
-  # joints, trying it turned around too (`fitting.annotator.refine_batch`;
-  # fitting.refine_steps / refine_lr, and the 2D fit's sigma_px, reference_crop, try_flip).
+  # from it, to the GT 3D joints where a sample has them (kept near the prediction:
+  # fitting.refine_steps / refine_lr), else to its 2D joints, trying it turned around too
+  # (`fitting.annotator.refine_batch`): bodies with the fitter's own stages and VPoser
+  # prior (steps_per_stage, lr_2d), hands kept near the prediction (refine_steps /
+  # refine_lr); and the 2D fit's sigma_px, reference_crop, try_flip.
   c.annotator = 'neuralannot'
   c.fitting = ml_collections.ConfigDict()
   c.fitting.batch_size = 32
@@ -654,7 +656,10 @@ def run(config):
         made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr,
                                'sigma_px': settings.sigma_px,
                                'reference_crop': settings.reference_crop,
-                               'try_flip': settings.try_flip}
+                               'try_flip': settings.try_flip,
+                               # Bodies from 2D: the fitter's stages from the network.
+                               'steps_per_stage': settings.steps_per_stage,
+                               'lr_2d': settings.lr_2d, 'bodies_2d': 'staged_vposer'}
     # ... and of which samples: a trial run's (dataset.max_samples) is no annotation of the set.
     made_from['covers'] = samples_record(config, samples)
     record = _read_json(record_path)
@@ -689,7 +694,8 @@ def run(config):
             refine = functools.partial(
                 fitting_annotator.refine_batch, body_model, step_spec.mapping,
                 root=step_spec.root, settings=fitting_settings(config),
-                crop_size=int(config.model.crop_size), focal=step_spec.spec.focal)
+                crop_size=int(config.model.crop_size), focal=step_spec.spec.focal,
+                vposer_params=train_lib.load_vposer(tconfig))
           # Each process on its own devices (a local mesh): inference needs no collectives.
           annotations, loader = annotate_lib.annotate(
               model, body_model, samples, step_spec,

@@ -177,18 +177,16 @@ def test_a_tiny_in_the_wild_run_trains_its_own_pose_prior(tmp_path):
   assert set(pseudo_gt) == kept
   assert all(e['cam_param']['focal'][0] > 0 for e in pseudo_gt.values())
   assert summary['evaluation']['count'] == len(kept)
-  # The in-the-wild refinement starts from this network and fits each person's 2D joints:
-  # its reprojection residuals fall well below the hardly trained network's (measured median
-  # 6.6 against 11.2 px in original pixels). How far depends on where this network of a few
-  # steps starts it, which any change to training or annotation moves (3.5 against 11.7 px
-  # before the BatchNorm statistics were recomputed); a refinement that does nothing scores
-  # 1.0x.
+  # The in-the-wild refinement runs the fitter's stages from this network's bodies, through
+  # its pose prior, on each person's 2D joints: its reprojection residuals fall well below
+  # the hardly trained network's. How far depends on where this network of a few steps
+  # starts it, which any change to training or annotation moves; a refinement that does
+  # nothing scores 1.0x.
   refined = _run(workdir, **{'dataset.synthetic.kind': 'coco', 'model.mode': 'wild',
                              'model.pose_prior.num_poses': 500,
                              'model.pose_prior.num_steps': 20, 'model.pose_prior.hidden': 64,
                              'annotator': 'neuralannot_refine', 'stages': 'annotate',
-                             'annotate.output': 'refined', 'fitting.refine_steps': 60,
-                             'fitting.refine_lr': 0.03})
+                             'annotate.output': 'refined'})
   assert refined['annotated'] == len(kept)
   residual = lambda name: np.median([e['quality']['joint_residual_px'] for e in _load(
       workdir, f'{name}.json').values() if 'joint_residual_px' in e['quality']])

@@ -19,6 +19,10 @@ Per sample (all `vmap`-ped, each with its own optimiser state):
      |betas|^2, elbow/knee bending, hand PCA |c|^2. Adam, a fixed number of steps per
      stage inside `lax.scan`.
 
+Given a `start` (a network's prediction, `--config.annotator=neuralannot_refine`), steps 1
+and 2 are replaced by it: the stages run from its pose (the VPoser latent at the encoder's
+mean for it), shape and translation, and from it turned around.
+
 The body pose is the VPoser decoder of `body_models.vposer`, with the official weights
 or the project's own prior (`neuralannot_jax.models.pose_prior.load_or_train`). Pixels are the
 ones of the given camera (e.g. the crop camera of `neuralannot_jax.method.camera.crop_camera`);
@@ -189,44 +193,51 @@ def _stage_loss(params, stage, *, model, mapping, plan, vp, j2d, valid, focal, p
 
 
 @functools.partial(jax.jit, static_argnames=('mapping', 'plan', 'steps', 'lr', 'stages',
-                                             'cfg', 'edges', 'torso'))
-def _fit(model, vp, j2d, valid, focal, princpt, orient0, *, mapping, plan, steps, lr,
-         stages, cfg, edges, torso):
+                                             'cfg', 'edges', 'torso', 'camera_stage'))
+def _fit(model, vp, j2d, valid, focal, princpt, orient0, start, *, mapping, plan, steps, lr,
+         stages, cfg, edges, torso, camera_stage=True):
   cfg = dict(cfg)
   stages = [dict(s) for s in stages]
   # Row 0 (camera stage) only uses 'data'; it repeats the first stage's weights.
   table = jnp.asarray([[s[n] for n in _WEIGHT_NAMES] for s in [stages[0]] + stages],
                       model.dtype)
+  first = 0 if camera_stage else 1
   rest = common.mapped_joints(model, mapping, {}, plan)
   root = model.joint_template[0]
   torso_mask = jnp.zeros(valid.shape[-1], model.dtype).at[np.array(torso)].set(1.0)
 
-  def one(j2d, valid, focal, princpt, orient0):
+  def one(j2d, valid, focal, princpt, orient0, start):
     params = {k: v[0] for k, v in model.zero_params((1,)).items() if k != 'expression'}
+    params.update(start)
     if vp is not None:
-      params.pop('body_pose')
-      params['body_latent'] = jnp.zeros((vposer.dimensions(vp)[0],), model.dtype)
+      pose = params.pop('body_pose')
+      n = vposer.dimensions(vp)[2] * 3
+      # A given pose starts the latent at the encoder's mean for it (zero: the prior's mean).
+      params['body_latent'] = (vposer.encode(vp, pose[:n])[0].astype(model.dtype)
+                               if 'body_pose' in start else
+                               jnp.zeros((vposer.dimensions(vp)[0],), model.dtype))
     params['global_orient'] = orient0.astype(model.dtype)
-    default_depth = (_typical_depth(model.family, focal, princpt)
-                     if cfg['default_depth'] is None else cfg['default_depth'])
-    params['transl'] = initial_translation(rest, root, orient0, j2d, valid, focal, princpt,
-                                           edges, torso, default_depth)
+    if 'transl' not in start:
+      default_depth = (_typical_depth(model.family, focal, princpt)
+                       if cfg['default_depth'] is None else cfg['default_depth'])
+      params['transl'] = initial_translation(rest, root, orient0, j2d, valid, focal,
+                                             princpt, edges, torso, default_depth)
     kw = dict(model=model, mapping=mapping, plan=plan, vp=vp, j2d=j2d, valid=valid,
               focal=focal, princpt=princpt, table=table, torso_mask=torso_mask,
               tz0=params['transl'][2], cfg=cfg)
-    params, _ = common.staged_adam(lambda p, s: _stage_loss(p, s, **kw), params,
-                                   table.shape[0], steps, lr)
+    params, _ = common.staged_adam(lambda p, s: _stage_loss(p, s + first, **kw), params,
+                                   table.shape[0] - first, steps, lr)
     final = _stage_loss(params, jnp.int32(table.shape[0] - 1), **kw)
     mp = _model_params(model, params, vp)
-    proj = camera.project(common.mapped_joints(model, mapping, mp, plan), focal, princpt)
-    return params, mp, proj, final
+    joints = common.mapped_joints(model, mapping, mp, plan)
+    return params, mp, joints, camera.project(joints, focal, princpt), final
 
-  return jax.vmap(one)(j2d, valid, focal, princpt, orient0)
+  return jax.vmap(one)(j2d, valid, focal, princpt, orient0, start)
 
 
 def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=None,
            steps_per_stage=DEFAULT_STEPS_PER_STAGE, lr=DEFAULT_LR, stages=STAGES,
-           options=None, try_flip=True):
+           options=None, try_flip=True, start=None):
   """Fit body-model parameters to GT 2D joints, a batch at once.
 
   Args:
@@ -243,12 +254,18 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
     stages: per-stage weights {data, pose, shape, bending, hand} (each used squared).
     options: overrides of `DEFAULTS` (sigma, pixel_scale, depth_weight, default_depth).
     try_flip: also fit from the orientation facing away and keep the better fit.
+    start: None, or {smplx name: (B, n)} a prediction to start from instead of the mean
+      pose facing the camera (the 'neuralannot_refine' annotator from 2D joints): its
+      body pose enters through the VPoser encoder, its translation (camera frame) replaces
+      the torso camera init, the camera stage is skipped, and the flipped try is the
+      start turned around (`turned_around`).
   Returns:
     {smplx name: (B, n)} (`global_orient`, `body_pose`, ..., `betas`, `transl`: camera
     space, `model(**params)` projects onto the GT), 'body_latent' (B, L) when a VPoser is
     used, 'joints_2d' (B, T, 2) the fit's projection, 'error' (B,) its mean pixel
     distance to the valid GT joints, 'loss' (B,) the final objective, 'flipped' (B,)
-    bool: the facing-away start won.
+    bool: the facing-away (or turned-around) start won, 'joints' (B, T, 3) the set's
+    joints in the camera frame.
   """
   joints_2d = jnp.asarray(joints_2d, model.dtype)
   valid = jnp.asarray(valid, model.dtype)
@@ -268,21 +285,39 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
   # Only the vertices the joints are read from are skinned (a regressor's support).
   model, mapping = joint_sets.restrict_to_mapping(model, mapping)
   edges, torso = _torso(model, mapping)
-  starts = [FACING, FACING_AWAY] if try_flip else [FACING]
-  k = len(starts)
-  orient0 = jnp.asarray(np.repeat(np.array(starts), b, axis=0), model.dtype)   # (k B, 3)
+  if start is None:
+    starts = [FACING, FACING_AWAY] if try_flip else [FACING]
+    orient0 = jnp.asarray(np.repeat(np.array(starts), b, axis=0), model.dtype)   # (k B, 3)
+    start = {}
+  else:
+    start = _checked_start(model, start, b)
+    orient0 = start.pop('global_orient')
+    orient0 = jnp.concatenate([orient0, turned_around(orient0)] if try_flip else [orient0])
+  k = orient0.shape[0] // b
   tile = lambda x: jnp.concatenate([x] * k, axis=0)
-  params, mp, proj, loss = _fit(
+  params, mp, joints, proj, loss = _fit(
       model, vposer_params, tile(joints_2d), tile(valid), tile(focal), tile(princpt),
-      orient0, mapping=mapping, plan=common.joint_plan(model, mapping),
-      steps=int(steps_per_stage), lr=float(lr),
+      orient0, {name: tile(v) for name, v in start.items()}, mapping=mapping,
+      plan=common.joint_plan(model, mapping), steps=int(steps_per_stage), lr=float(lr),
       stages=tuple(tuple(sorted(s.items())) for s in stages),
-      cfg=tuple(sorted(cfg.items())), edges=edges, torso=torso)
+      cfg=tuple(sorted(cfg.items())), edges=edges, torso=torso,
+      camera_stage=not start)
   best, pick = _best_start(loss, k, b)
   out = {name: pick(v) for name, v in mp.items()}
   if 'body_latent' in params:
     out['body_latent'] = pick(params['body_latent'])
+  out['joints'] = pick(joints)
   return _scored(out, pick(proj), joints_2d, valid, loss, best)
+
+
+def _checked_start(model, start, b):
+  """{smplx name: (B, n)} in the model's dtype and shapes; every parameter but 'expression'."""
+  zero = model.zero_params((b,))
+  missing = sorted(set(zero) - set(start) - {'expression'})
+  if missing:
+    raise ValueError(f'the start lacks {missing}')
+  return {k: jnp.asarray(start[k], model.dtype).reshape(zero[k].shape) for k in zero
+          if k != 'expression'}
 
 
 def _best_start(loss, k, b):
@@ -405,12 +440,7 @@ def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=
   cfg.update({k: v for k, v in (options or {}).items() if k in cfg})
   w = dict(HAND_REFINE_WEIGHTS if model.family == 'mano' else REFINE_WEIGHTS)
   w.update(weights or {})
-  zero = model.zero_params((b,))
-  missing = sorted(set(zero) - set(start) - {'expression'})
-  if missing:
-    raise ValueError(f'refine_2d: start lacks {missing}')
-  start = {k: jnp.asarray(start[k], model.dtype).reshape(zero[k].shape) for k in zero
-           if k != 'expression'}
+  start = _checked_start(model, start, b)
   model, mapping = joint_sets.restrict_to_mapping(model, mapping)
   starts = [start]
   if try_flip:
