@@ -212,6 +212,20 @@ def annealed_sigma(step, num_steps, sigma, sigma_start, fraction=0.5):
   return sigma_start * (sigma / sigma_start) ** t
 
 
+def checked_start(model, start, batch, where):
+  """A refinement's start, {smplx name: (B, n)}, in the model's dtype and shapes.
+
+  Every parameter of `model` but 'expression' must be given; `where` names the caller in
+  the error.
+  """
+  zero = model.zero_params((batch,))
+  missing = sorted(set(zero) - set(start) - {'expression'})
+  if missing:
+    raise ValueError(f'{where}: start lacks {missing}')
+  return {k: jnp.asarray(start[k], model.dtype).reshape(zero[k].shape) for k in zero
+          if k != 'expression'}
+
+
 def staged_adam(loss_fn, params, num_stages, steps_per_stage, lr, final_lr_fraction=0.01):
   """Several optimisation stages in ONE `lax.scan` (one compiled loop, not one per stage).
 

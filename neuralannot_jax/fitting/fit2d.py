@@ -290,7 +290,7 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
     orient0 = jnp.asarray(np.repeat(np.array(starts), b, axis=0), model.dtype)   # (k B, 3)
     start = {}
   else:
-    start = _checked_start(model, start, b)
+    start = common.checked_start(model, start, b, 'fit_2d')
     orient0 = start.pop('global_orient')
     orient0 = jnp.concatenate([orient0, turned_around(orient0)] if try_flip else [orient0])
   k = orient0.shape[0] // b
@@ -308,16 +308,6 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
     out['body_latent'] = pick(params['body_latent'])
   out['joints'] = pick(joints)
   return _scored(out, pick(proj), joints_2d, valid, loss, best)
-
-
-def _checked_start(model, start, b):
-  """{smplx name: (B, n)} in the model's dtype and shapes; every parameter but 'expression'."""
-  zero = model.zero_params((b,))
-  missing = sorted(set(zero) - set(start) - {'expression'})
-  if missing:
-    raise ValueError(f'the start lacks {missing}')
-  return {k: jnp.asarray(start[k], model.dtype).reshape(zero[k].shape) for k in zero
-          if k != 'expression'}
 
 
 def _best_start(loss, k, b):
@@ -440,7 +430,7 @@ def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=
   cfg.update({k: v for k, v in (options or {}).items() if k in cfg})
   w = dict(HAND_REFINE_WEIGHTS if model.family == 'mano' else REFINE_WEIGHTS)
   w.update(weights or {})
-  start = _checked_start(model, start, b)
+  start = common.checked_start(model, start, b, 'refine_2d')
   model, mapping = joint_sets.restrict_to_mapping(model, mapping)
   starts = [start]
   if try_flip:

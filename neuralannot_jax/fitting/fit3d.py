@@ -167,12 +167,7 @@ def fit_3d(model, joints_3d, valid, mapping, *, num_steps=DEFAULT_NUM_STEPS, lr=
   model, mapping = joint_sets.restrict_to_mapping(model, mapping)
   align_idx = tuple(int(i) for i in common.align_indices(model, mapping, align_joints))
   if start is not None:
-    zero = model.zero_params((joints_3d.shape[0],))
-    missing = sorted(set(zero) - set(start) - {'expression'})
-    if missing:
-      raise ValueError(f'fit_3d: start lacks {missing}')
-    start = {k: jnp.asarray(start[k], model.dtype).reshape(zero[k].shape) for k in zero
-             if k != 'expression'}
+    start = common.checked_start(model, start, joints_3d.shape[0], 'fit_3d')
   params, losses, pred = _fit(model, joints_3d, valid, start, mapping=mapping,
                               num_steps=int(num_steps), lr=float(lr),
                               weights=tuple(sorted(w.items())), align_idx=align_idx,
