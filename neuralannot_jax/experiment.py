@@ -689,18 +689,19 @@ def run(config):
               num_workers=int(config.train.num_workers), progress=progress)
         else:
           step_spec = train_lib.make_step_spec(tconfig)
+          vposer_params = train_lib.load_vposer(tconfig)
           refine = None
           if annotator_name(config) == 'neuralannot_refine':
             refine = functools.partial(
                 fitting_annotator.refine_batch, body_model, step_spec.mapping,
                 root=step_spec.root, settings=fitting_settings(config),
                 crop_size=int(config.model.crop_size), focal=step_spec.spec.focal,
-                vposer_params=train_lib.load_vposer(tconfig))
+                vposer_params=vposer_params)
           # Each process on its own devices (a local mesh): inference needs no collectives.
           annotations, loader = annotate_lib.annotate(
               model, body_model, samples, step_spec,
               batch_size=_per_process(int(config.annotate.batch_size), 'annotate.batch_size'),
-              vposer_params=train_lib.load_vposer(tconfig),
+              vposer_params=vposer_params,
               num_workers=int(config.train.num_workers), progress=progress, refine=refine,
               batch_norm_batches=int(config.annotate.batch_norm_batches),
               batch_norm_batch_size=int(config.annotate.batch_size),
