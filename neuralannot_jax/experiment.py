@@ -162,6 +162,10 @@ def default_config():
   c.train.two_stage.init = ''
   c.train.two_stage.rot_weight = 0.1
   c.train.two_stage.betas_weight = 0.01
+  # Stage two's starting network: a finished run's work directory (stage one's); its latest
+  # network starts this run, with a fresh optimizer and no warm start. Empty: from scratch
+  # (or model.backbone_weights), as the paper trains stage two.
+  c.train.two_stage.init_weights = ''
 
   c.annotate = ml_collections.ConfigDict()
   c.annotate.batch_size = 64
@@ -512,6 +516,7 @@ def train_config(config, joint_set):
       initial_pseudo_gt=_path(t.two_stage.init) or None, either_facing=bool(t.either_facing),
       param_weights={'param_rot': float(t.two_stage.rot_weight),
                      'param_betas': float(t.two_stage.betas_weight)},
+      init_weights=_path(t.two_stage.init_weights) or None,
       progress=bool(config.progress) and jax.process_index() == 0)
 
 

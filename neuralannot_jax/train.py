@@ -89,6 +89,9 @@ class TrainConfig:
     initial_pseudo_gt: two-stage training (`two_stage`): a released-layout pseudo-GT file
       of the training samples whose parameters supervise the network too; None: off.
     param_weights: {'param_rot', 'param_betas'} for it; None = two_stage.DEFAULT_WEIGHTS.
+    init_weights: a finished run's work directory (or its checkpoints folder) whose latest
+      network starts a fresh run, e.g. stage two from stage one's network; the optimizer
+      and its schedule start afresh and the MoCap warm start is skipped. None: off.
     either_facing: in-the-wild SMPL / SMPL-X: the 2D term scores each predicted body or its
       facing twin, whichever is nearer (`facing`); annotation's facing check then turns
       each body by its labels. False: the plain 2D term.
@@ -127,6 +130,7 @@ class TrainConfig:
   initial_pseudo_gt: Optional[str] = None
   either_facing: bool = True
   param_weights: Optional[dict] = None
+  init_weights: Optional[str] = None
   compute_dtype: str = 'float32'
   checkpoint_every: int = 1000
   max_to_keep: int = 2
@@ -728,6 +732,32 @@ def restore_latest(manager, config, mesh, model, optimizer):
   return int(step)
 
 
+def load_network(directory, config, mesh, model):
+  """Load the network (not the optimizer) of the latest checkpoint in another run into
+  `model` (in place); the step it was taken from.
+
+  Args:
+    directory: that run's work directory, or its checkpoints folder.
+  Raises:
+    ValueError naming the folder when it holds no checkpoint or another network.
+  """
+  path = os.path.abspath(str(directory))
+  if os.path.basename(path) != 'checkpoints':
+    path = os.path.join(path, 'checkpoints')
+  manager = ocp.CheckpointManager(
+      path, options=ocp.CheckpointManagerOptions(read_only=True),
+      item_handlers=ocp.StandardCheckpointHandler()) if os.path.isdir(path) else None
+  step = None if manager is None else manager.latest_step()
+  if step is None:
+    raise ValueError(f'train.init_weights: no checkpoint in {path} (give the work directory '
+                     'of a finished training run)')
+  # The optimizer of a throwaway state takes the other run's Adam moments.
+  _, scratch = create_train_state(dataclasses.replace(config, backbone_weights=None), mesh)
+  restore(manager, config, mesh, model, scratch, step)
+  manager.close()
+  return int(step)
+
+
 def delete_after(manager, step):
   """Delete the checkpoints after `step` (a run resumed from an earlier step abandons them)."""
   later = sorted(s for s in manager.all_steps() if s > step)
@@ -800,6 +830,10 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
       restore(manager, config, mesh, model, optimizer, step)
       delete_after(manager, step)
       logging.info('train: resumed from step %d in %s', step, manager.directory)
+    elif config.init_weights:
+      started = load_network(config.init_weights, config, mesh, model)
+      logging.info('train: the network starts from step %d of %s', started,
+                   config.init_weights)
     elif config.warm_start_steps > 0 and config.mode == 'mocap':
       warm_start_joints(config, model, body_model, samples, step_spec, mesh)
     if step >= config.num_steps:
@@ -868,4 +902,5 @@ __all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head
            'network_inputs', 'loss_fn', 'train_step', 'warm_start_step', 'warm_start_joints', 'DivergedError',
            'check_finite', 'all_finite', 'MODEL_FIELDS', 'model_record', 'checkpoint_manager',
            'save_checkpoint', 'close_checkpoints', 'resume_point', 'restore', 'restore_latest',
+           'load_network',
            'step_batch', 'train']

@@ -41,3 +41,26 @@ def test_the_regimes_from_2d_joints_train_for_their_own_number_of_steps():
   assert [tool.regime_steps(r, args) for r in ('body_3d', 'body_2d', 'hand_3d', 'hand_2d')] == [
       600, 1500, 600, 1500]
   assert tool.regime_steps('body_2d', argparse.Namespace(steps=600, wild_steps=0)) == 600
+
+
+def test_stage_two_trains_on_from_stage_one_and_its_refined_file(tmp_path):
+  tool = _tool()
+  args = argparse.Namespace(steps=600, wild_steps=1500, two_stage_steps=300,
+                            wild_two_stage_steps=900, workdir=str(tmp_path), quiet=True,
+                            num_images=10, fit_batch=8, noise_px=2.0, noise_mm=15.0,
+                            hand_noise_mm=5.0, swap=0.0, drop=0.0)
+  stage_one = tool.regime_config('body_2d', 'neuralannot', args)
+  assert not stage_one.train.two_stage.init and not stage_one.train.two_stage.init_weights
+  for annotator, output in (('neuralannot_2', 'pseudo_gt'),
+                            ('neuralannot_2_refine', 'pseudo_gt_refine')):
+    two = tool.regime_config('body_2d', annotator, args)
+    assert two.workdir != stage_one.workdir
+    assert two.train.two_stage.init_weights == stage_one.workdir
+    assert two.train.two_stage.init == f'{stage_one.workdir}/pseudo_gt_refine.json'
+    assert (two.train.num_steps, two.annotate.output) == (900, output)
+  # Stage two of a MoCap regime: its own steps, the MoCap learning rate, one train stage.
+  two = tool.regime_config('hand_3d', 'neuralannot_2', args)
+  assert (two.train.num_steps, two.train.lr, two.stages) == (300, tool.MOCAP_LR,
+                                                             'train,annotate,evaluate')
+  assert tool.regime_config('hand_3d', 'neuralannot_2_refine', args).stages == 'annotate,evaluate'
+  assert tool.two_stage_steps('hand_3d', argparse.Namespace()) == 0

@@ -185,6 +185,18 @@ def test_kill_and_resume_matches_uninterrupted(setup, full_run, tmp_path, monkey
   assert_params_close(params(resumed), reference, rtol=1e-5, atol=1e-6)
 
 
+def test_stage_two_starts_from_the_network_of_another_run(setup, full_run, tmp_path):
+  root, samples = setup
+  # A warm start would move the weights: it is skipped when a network is given.
+  cfg = config(root, init_weights=full_run[0], num_steps=0, warm_start_steps=2)
+  model, optimizer = train_lib.train(cfg, samples, str(tmp_path / 'stage2'))
+  assert_params_close(params(model), full_run[1], rtol=0, atol=0)
+  assert int(optimizer.step.get_value()) == 0   # the optimizer starts afresh
+  with pytest.raises(ValueError, match='no checkpoint in .*empty'):
+    train_lib.train(config(root, init_weights=str(tmp_path / 'empty')), samples,
+                    str(tmp_path / 'stage2b'))
+
+
 def _restored_state(root, workdir, step):
   """The model + optimizer state of checkpoint `step` in `workdir`."""
   cfg = config(root)
