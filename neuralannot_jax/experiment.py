@@ -162,9 +162,9 @@ def default_config():
   c.train.two_stage.init = ''
   c.train.two_stage.rot_weight = 0.1
   c.train.two_stage.betas_weight = 0.01
-  # Stage two's starting network: a finished run's work directory (stage one's); its latest
-  # network starts this run, with a fresh optimizer and no warm start. Empty: from scratch
-  # (or model.backbone_weights), as the paper trains stage two.
+  # Stage two's starting network: a finished run's work directory (stage one's, or its
+  # train/ folder); its latest network starts this run, with a fresh optimizer and no warm
+  # start. Empty: from scratch (or model.backbone_weights), as the paper trains stage two.
   c.train.two_stage.init_weights = ''
 
   c.annotate = ml_collections.ConfigDict()
@@ -516,8 +516,17 @@ def train_config(config, joint_set):
       initial_pseudo_gt=_path(t.two_stage.init) or None, either_facing=bool(t.either_facing),
       param_weights={'param_rot': float(t.two_stage.rot_weight),
                      'param_betas': float(t.two_stage.betas_weight)},
-      init_weights=_path(t.two_stage.init_weights) or None,
+      init_weights=stage_one_train_dir(t.two_stage.init_weights),
       progress=bool(config.progress) and jax.process_index() == 0)
+
+
+def stage_one_train_dir(path):
+  """train.two_stage.init_weights as train.py takes it: an experiment's work directory
+  means its train/ folder (where `run` trains); None when empty."""
+  path = _path(path)
+  if path and os.path.isdir(os.path.join(path, 'train', 'checkpoints')):
+    return os.path.join(path, 'train')
+  return path or None
 
 
 def vposer_path(config, tconfig):

@@ -120,3 +120,14 @@ def test_an_unrelated_file_is_refused_with_its_name(model_dir, tmp_path):
                            bbox=np.array([0, 0, 10, 10.]), part='hand', hand_side='right')
   with pytest.raises(ValueError, match='other.json'):
     two_stage.Targets(path, right, [hand])
+
+
+def test_stage_two_finds_the_network_inside_an_experiment_work_directory(tmp_path):
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  os.makedirs(tmp_path / 'run' / 'train' / 'checkpoints')
+  # `experiment.run` trains in <workdir>/train: a work directory means that folder.
+  assert experiment.stage_one_train_dir(str(tmp_path / 'run')) == str(tmp_path / 'run' / 'train')
+  # A train folder (or anything else) is taken as given; train.py names it if it is wrong.
+  assert experiment.stage_one_train_dir(str(tmp_path / 'run' / 'train')) == str(
+      tmp_path / 'run' / 'train')
+  assert experiment.stage_one_train_dir('') is None
