@@ -350,8 +350,11 @@ def test_two_processes_annotate_the_set_once_into_the_same_file(runs):
   for ann_id, entry in files[0].items():
     for group in ('smpl_param', 'cam_param'):
       for name, value in entry[group].items():
+        # Both runs' weights differ by float noise after two steps (the previous test);
+        # through the network that came to 2.8e-4 rad on one machine. Another sample's
+        # parameters, or a row annotated twice, differ by tenths.
         np.testing.assert_allclose(files[1][ann_id][group][name], value, rtol=0,
-                                   atol=2e-4, err_msg=f'{ann_id} {group}.{name}')
+                                   atol=1e-3, err_msg=f'{ann_id} {group}.{name}')
   with np.load(os.path.join(two, 'pseudo_gt.npz')) as npz, \
       np.load(os.path.join(one, 'pseudo_gt.npz')) as reference:
     assert sorted(npz.files) == sorted(reference.files)
