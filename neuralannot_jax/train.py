@@ -751,10 +751,12 @@ def load_network(directory, config, mesh, model):
   if step is None:
     raise ValueError(f'train.init_weights: no checkpoint in {path} (give the work directory '
                      'of a finished training run)')
-  # The optimizer of a throwaway state takes the other run's Adam moments.
-  _, scratch = create_train_state(dataclasses.replace(config, backbone_weights=None), mesh)
-  restore(manager, config, mesh, model, scratch, step)
-  manager.close()
+  try:
+    # The optimizer of a throwaway state takes the other run's Adam moments.
+    _, scratch = create_train_state(dataclasses.replace(config, backbone_weights=None), mesh)
+    restore(manager, config, mesh, model, scratch, step)
+  finally:
+    manager.close()
   return int(step)
 
 

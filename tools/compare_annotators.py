@@ -106,19 +106,22 @@ def regime_config(regime, annotator, args, vposer_path=''):
   return experiment.load_config(BASE_CONFIG, overrides)
 
 
+def _steps_of(regime, args, name):
+  """args.<name>, or args.wild_<name> in the regimes from 2D joints when that is set."""
+  if REGIMES[regime][2] == 'wild' and getattr(args, f'wild_{name}', 0):
+    return int(getattr(args, f'wild_{name}'))
+  return int(getattr(args, name, 0) or 0)
+
+
 def two_stage_steps(regime, args):
   """Stage two's steps in a regime: --two_stage_steps, or --wild_two_stage_steps from 2D
   joints; 0: no stage two."""
-  if REGIMES[regime][2] == 'wild' and getattr(args, 'wild_two_stage_steps', 0):
-    return int(args.wild_two_stage_steps)
-  return int(getattr(args, 'two_stage_steps', 0) or 0)
+  return _steps_of(regime, args, 'two_stage_steps')
 
 
 def regime_steps(regime, args):
   """The network's training steps in a regime: --steps, or --wild_steps from 2D joints."""
-  if REGIMES[regime][2] == 'wild' and getattr(args, 'wild_steps', 0):
-    return int(args.wild_steps)
-  return int(args.steps)
+  return _steps_of(regime, args, 'steps')
 
 
 def run_regime(regime, args):
@@ -254,8 +257,7 @@ def markdown(results, args):
 
 def two_stage_sentence(args):
   """The header's words on stage two, or '' without it."""
-  mocap = int(getattr(args, 'two_stage_steps', 0) or 0)
-  wild = int(getattr(args, 'wild_two_stage_steps', 0) or 0) or mocap
+  mocap, wild = two_stage_steps('body_3d', args), two_stage_steps('body_2d', args)
   if not (mocap or wild):
     return ''
   return (f' Two stages: the network then trains {mocap} more steps from 3D joints and '
