@@ -64,3 +64,15 @@ def test_stage_two_trains_on_from_stage_one_and_its_refined_file(tmp_path):
                                                              'train,annotate,evaluate')
   assert tool.regime_config('hand_3d', 'neuralannot_2_refine', args).stages == 'annotate,evaluate'
   assert tool.two_stage_steps('hand_3d', argparse.Namespace()) == 0
+
+
+def test_the_header_names_only_the_regimes_that_have_a_stage_two():
+  tool = _tool()
+  both = tool.two_stage_sentence(argparse.Namespace(two_stage_steps=600, wild_two_stage_steps=1500))
+  assert '600 more steps from 3D joints and 1500 more steps from 2D joints,' in both
+  wild_only = tool.two_stage_sentence(argparse.Namespace(two_stage_steps=0,
+                                                         wild_two_stage_steps=1500))
+  assert '3D joints' not in wild_only.split('(')[0]
+  assert '1500 more steps from 2D joints (from 3D joints: one stage only)' in wild_only
+  assert tool.two_stage_sentence(argparse.Namespace(two_stage_steps=0,
+                                                    wild_two_stage_steps=0)) == ''

@@ -260,8 +260,12 @@ def two_stage_sentence(args):
   mocap, wild = two_stage_steps('body_3d', args), two_stage_steps('body_2d', args)
   if not (mocap or wild):
     return ''
-  return (f' Two stages: the network then trains {mocap} more steps from 3D joints and '
-          f'{wild} from 2D joints, from where it stopped, with an L1 to its own refined '
+  lengths = ' and '.join(f'{n} more steps from {what} joints' for n, what in
+                         ((mocap, '3D'), (wild, '2D')) if n)
+  if not (mocap and wild):
+    lengths += ' (from ' + ('2D' if mocap else '3D') + ' joints: one stage only)'
+  return (f' Two stages: the network then trains {lengths}, '
+          f'from where it stopped, with an L1 to its own refined '
           f'pseudo-GTs (rotation weight {TWO_STAGE_WEIGHTS["rot_weight"]:g}, shape '
           f'{TWO_STAGE_WEIGHTS["betas_weight"]:g}); its time includes stage one and the '
           'refinement that made its targets.')
