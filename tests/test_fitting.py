@@ -388,3 +388,15 @@ def test_refine_2d_keeps_elbows_and_knees_in_their_bending_plane(smpl):
   free = fit2d.refine_2d(smpl, target, valid, mapping, start, weights={'hinge': 0.0}, **kw)
   held = fit2d.refine_2d(smpl, target, valid, mapping, start, **kw)
   assert swing(held) < 0.5 * swing(free), (swing(held), swing(free), swing(gt))
+
+
+def test_a_start_of_the_wrong_width_names_the_field_and_the_hand_pca(tmp_path):
+  synthetic.write_model('mano', str(tmp_path))
+  mano = body_models.load(str(tmp_path), 'mano', use_pca=True, num_pca_comps=6)
+  start = {'global_orient': np.zeros((2, 3)), 'hand_pose': np.zeros((2, 45)),
+           'betas': np.zeros((2, 10)), 'transl': np.zeros((2, 3))}
+  with pytest.raises(ValueError, match=r"start\['hand_pose'\] has shape \(2, 45\).*PCA"):
+    common.checked_start(mano, start, 2, 'fit_2d')
+  # The same start fits the model without PCA.
+  full = body_models.load(str(tmp_path), 'mano')
+  assert common.checked_start(full, start, 2, 'fit_2d')['hand_pose'].shape == (2, 45)

@@ -222,6 +222,12 @@ def checked_start(model, start, batch, where):
   missing = sorted(set(zero) - set(start) - {'expression'})
   if missing:
     raise ValueError(f'{where}: start lacks {missing}')
+  for k in zero:
+    if k in start and np.size(start[k]) != np.prod(zero[k].shape):
+      hint = (' (the model takes hand PCA coefficients: give it without PCA, full hand '
+              'poses)' if 'hand_pose' in k and model.hand_components else '')
+      raise ValueError(f'{where}: start[{k!r}] has shape {np.shape(start[k])}; the model '
+                       f'takes {tuple(zero[k].shape)}{hint}')
   return {k: jnp.asarray(start[k], model.dtype).reshape(zero[k].shape) for k in zero
           if k != 'expression'}
 
