@@ -363,6 +363,8 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None, joints_only
       joints, batch, transl, spec.mode, loss_weights(step_spec), params=parts,
       root_index=step_spec.root, joint_valid=mapping.valid, focal=spec.focal,
       rotmats=params['rotmats'][:, 1:], pose_reference=mean_rotations(body_model)[1:],
+      pose_weights=losses.pose_rot_joint_weights(
+          body_model.joint_names[1:params['rotmats'].shape[1]]),
       hinges=_hinges_below_root(spec.family))
   if 'target_pose' in batch:  # two-stage: the initial pseudo-GTs supervise the parameters
     extra = two_stage.loss(params['rotmats'], params['betas'], batch, spec.family,

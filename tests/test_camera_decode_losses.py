@@ -545,6 +545,38 @@ def test_sideways_elbow_costs_more_than_a_bent_one_in_the_mocap_loss(smpl):
                              rtol=1e-5)
 
 
+def test_the_rotation_prior_raises_an_arm_at_the_shoulder_not_the_collar(smpl):
+  """Issue 16 (demo: every implausible mesh was a collar past its limits): a raised arm can
+  be shared between the collar and the shoulder below it, and no body joint set marks the
+  collar apart. The prior sum_j w_j 2 (1 - cos angle_j) over a split c + s = A is smallest
+  where w_c sin c = w_s sin(A - c): tan c = w_s sin A / (w_c + w_s cos A). Even weights
+  give half each (45 deg of a 90 deg raise: a shrug far past the collar's 10 deg limit);
+  the collars' weight keeps them within it."""
+  names = list(smpl.joint_names)[1:24]                      # the rotations below the root
+  collar, shoulder = names.index('left_collar'), names.index('left_shoulder')
+  raise_ = np.radians(90.0)
+  grid = np.radians(np.arange(0.0, 90.5, 0.5))
+  aa = np.zeros((len(grid), 23, 3), np.float32)
+  aa[:, collar, 2], aa[:, shoulder, 2] = grid, raise_ - grid   # both about z: raising
+  rotmats = rotations.axis_angle_to_matrix(jnp.asarray(aa))
+  batch = _batch(np.zeros((1, 17, 2), np.float32), np.zeros((1, 17, 3), np.float32),
+                 np.zeros((1, 17), np.float32))
+
+  def preferred_collar_deg(pose_weights):
+    cost = jax.jit(lambda r: losses.neuralannot_loss(
+        jnp.zeros((1, 17, 3)), batch, None, 'mocap', rotmats=r[None],
+        pose_weights=pose_weights)[1]['pose_rot'])
+    per_split = [cost(r) for r in rotmats]
+    return np.degrees(grid[int(np.argmin(per_split))])
+
+  weights = losses.pose_rot_joint_weights(names)
+  w_c, w_s = weights[collar], weights[shoulder]
+  closed_form = np.degrees(np.arctan2(w_s * np.sin(raise_), w_c + w_s * np.cos(raise_)))
+  assert abs(preferred_collar_deg(weights) - closed_form) <= 0.5   # the grid's step
+  assert preferred_collar_deg(weights) < 10.0               # the sampler's collar limit
+  assert abs(preferred_collar_deg(None) - 45.0) <= 1.0
+
+
 def test_the_hand_rotation_prior_leaves_a_finger_bend_that_noisy_joints_show(mano_dir):
   """Issue 16 (hand from 3D): a finger joint moves the joints after it on a lever of a few
   centimetres. Against GT joints with 5 mm of noise (the comparison's), the L1 3D term pulls

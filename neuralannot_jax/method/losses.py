@@ -81,6 +81,19 @@ DEFAULT_WEIGHTS = {
 # MPJPE 11.2 mm at 0.02, 8.9 mm at 0.002.
 HAND_WEIGHTS = {'mocap': {'pose_rot': 0.002}}
 
+# 'pose_rot' multipliers of joints that move much less than their neighbours. A clavicle
+# turns about a third as far as the shoulder below it (tens of degrees against ~90), and no
+# body joint set marks it apart from the shoulder, so an even L2 splits a raised arm between
+# the two (half each at equal weights): a shrug no one holds. On the demo set every mesh
+# flagged implausible was a collar past its limits. A third of the range is ~10x the
+# weight of a squared angle, so the shoulder takes the arm.
+STIFF_JOINTS = {'left_collar': 10.0, 'right_collar': 10.0}
+
+
+def pose_rot_joint_weights(joint_names):
+  """(J,) float32 'pose_rot' weights of the named joints: `STIFF_JOINTS`, else 1."""
+  return np.array([STIFF_JOINTS.get(n, 1.0) for n in joint_names], np.float32)
+
 
 def default_weights(mode, family):
   """{term: weight}: `DEFAULT_WEIGHTS[mode]`, with `HAND_WEIGHTS` for MANO."""
@@ -223,8 +236,8 @@ def hinge_swing(rotmats, axes):
   return jnp.mean(jnp.square(off_plane) + jnp.square(jnp.minimum(bend, 0.0)))
 
 
-def rotation_l2(rotmats, reference=None):
-  """Mean over joints of |R - R_ref|_F^2 / 2 = 2 (1 - cos of the angle between them).
+def rotation_l2(rotmats, reference=None, joint_weights=None):
+  """Mean over joints of w_j |R - R_ref|_F^2 / 2 = w_j 2 (1 - cos of the angle between them).
 
   Equals angle^2 to second order and stays bounded (at most 4) and smooth everywhere,
   unlike the norm of the axis-angle, whose gradient is undefined at a half turn.
@@ -232,20 +245,24 @@ def rotation_l2(rotmats, reference=None):
   Args:
     rotmats: (B, J, 3, 3) local rotations.
     reference: (J, 3, 3) or (B, J, 3, 3) rotations they are pulled towards; None = identity.
+    joint_weights: (J,) per-joint multipliers (`pose_rot_joint_weights`); None = all 1.
   Returns:
     scalar.
   """
   rotmats = jnp.asarray(rotmats)
   if reference is None:
     reference = jnp.eye(3, dtype=rotmats.dtype)
-  diff = rotmats - jnp.asarray(reference, rotmats.dtype)
-  return 0.5 * jnp.mean(jnp.sum(jnp.square(diff), axis=(-2, -1)))
+  per_joint = 0.5 * jnp.sum(jnp.square(rotmats - jnp.asarray(reference, rotmats.dtype)),
+                            axis=(-2, -1))                                     # (B, J)
+  if joint_weights is not None:
+    per_joint = per_joint * jnp.asarray(joint_weights, rotmats.dtype)
+  return jnp.mean(per_joint)
 
 
 def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=None,
                      root_index: Union[int, Sequence[int]] = 0, joint_valid=None,
                      focal=camera.FOCAL, crop_size=None, rotmats=None,
-                     pose_reference=None, hinges=None):
+                     pose_reference=None, pose_weights=None, hinges=None):
   """The NeuralAnnot objective for one batch.
 
   Args:
@@ -272,6 +289,7 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
       (`rotation_l2`); None: no such term.
     pose_reference: (J, 3, 3) the rotations 'pose_rot' pulls towards (the model's mean
       pose); None = identity.
+    pose_weights: (J,) 'pose_rot' multipliers per joint (`pose_rot_joint_weights`).
     hinges: `hinge_joints(family)` with indices into `rotmats` (below the root, so the
       kinematic index - 1), for 'hinge'; None: no such term.
   Returns:
@@ -316,7 +334,8 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
         proj, batch['joints_2d'], valid)
 
   if rotmats is not None and weights.get('pose_rot', 0.0):
-    terms['pose_rot'] = weights['pose_rot'] * rotation_l2(rotmats, pose_reference)
+    terms['pose_rot'] = weights['pose_rot'] * rotation_l2(rotmats, pose_reference,
+                                                          pose_weights)
   if rotmats is not None and hinges is not None and len(hinges[0]) and weights.get('hinge'):
     idx, axes = hinges
     terms['hinge'] = weights['hinge'] * hinge_swing(jnp.asarray(rotmats)[:, np.asarray(idx)],
@@ -332,6 +351,7 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
   return total, terms
 
 
-__all__ = ['REFERENCE_CROP', 'DEFAULT_WEIGHTS', 'HAND_WEIGHTS', 'default_weights', 'joint_l1',
+__all__ = ['REFERENCE_CROP', 'DEFAULT_WEIGHTS', 'HAND_WEIGHTS', 'STIFF_JOINTS',
+           'pose_rot_joint_weights', 'default_weights', 'joint_l1',
            'reference_pixels', 'root_relative', 'anchor_relative', 'param_l2',
            'HINGES', 'hinge_joints', 'hinge_swing', 'rotation_l2', 'neuralannot_loss']
