@@ -31,9 +31,10 @@ def get_config():
   # for long runs) would only slow its convergence here.
   config.train.augment = False
   config.train.batch_size = 32
-  # The joint branch first, on the GT 3D joints alone (about 1.5 minutes here): on a CPU
-  # budget most of what the MoCap annotator learns (`train.warm_start_joints`).
-  config.train.warm_start.steps = 6000
+  # The joint branch first, on the GT 3D joints alone (about 2.5 minutes here): on a CPU
+  # budget most of what the MoCap annotator learns (`train.warm_start_joints`). 10000
+  # steps instead of 6000: MPJPE 25.4 -> 23.8 mm for a minute more.
+  config.train.warm_start.steps = 10000
   config.train.lr = 1e-3
   config.train.num_steps = 1500
   config.train.lr_boundaries = (1200,)
