@@ -78,7 +78,8 @@ def joint_excess(body_pose, family='smpl'):
                               0.0), axis=-1)
     out[:, j] = bound
     for n in np.flatnonzero(bound > MARGIN_DEG):
-      out[n, j] = min(bound[n], distance_to_limits(mats[n, j], lim, angles[n]))
+      # Never above the bound: the search starts at the clipped angles it measures.
+      out[n, j] = distance_to_limits(mats[n, j], lim, angles[n])
   return out
 
 

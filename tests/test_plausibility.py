@@ -42,19 +42,12 @@ def test_a_shoulder_near_the_decomposition_singularity_is_measured_by_its_rotati
   names = list(poses.body_joint_names('smpl'))
   pose = np.zeros((2, 23, 3))
   shoulder = names.index('left_shoulder')
-  pose[0, shoulder] = _axis_angle(matrix)
-  pose[1, shoulder] = _axis_angle(poses.euler_to_matrix(np.radians([-113.0, 0.0, 0.0]),
-                                                        limit.order))  # 53 deg past, truly
+  pose[0, shoulder] = poses.matrix_to_axis_angle(matrix)
+  pose[1, shoulder] = poses.matrix_to_axis_angle(poses.euler_to_matrix(
+      np.radians([-113.0, 0.0, 0.0]), limit.order))                  # 53 deg past, truly
   excess = plausibility.joint_excess(pose, 'smpl')
   assert 0.0 < excess[0, shoulder] <= reference + 1e-6
   np.testing.assert_allclose(excess[1, shoulder], 53.0, atol=1e-3)
   np.testing.assert_array_equal(plausibility.implausible(pose.reshape(2, -1), 'smpl'),
                                 [False, True])
 
-
-def _axis_angle(matrix):
-  """(3, 3) rotation -> (3,) axis-angle (angle below 180 deg)."""
-  angle = np.arccos(np.clip((np.trace(matrix) - 1.0) / 2.0, -1.0, 1.0))
-  axis = np.array([matrix[2, 1] - matrix[1, 2], matrix[0, 2] - matrix[2, 0],
-                   matrix[1, 0] - matrix[0, 1]]) / (2.0 * np.sin(angle))
-  return axis * angle
