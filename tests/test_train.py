@@ -297,7 +297,8 @@ np.savez(out, **{'/'.join(map(str, k)): np.asarray(jax.device_get(v.get_value())
 
 def test_four_devices_match_one(setup, tmp_path):
   root, samples = setup
-  cfg = config(root, num_steps=2)
+  # With a warm start of the joint branch first: its batch is gathered on the devices.
+  cfg = config(root, num_steps=2, warm_start_steps=3, warm_start_batch=8)
   one, _ = train_lib.train(cfg, samples, str(tmp_path / 'one'))
   args = tmp_path / 'args.pkl'
   out = tmp_path / 'four.npz'
