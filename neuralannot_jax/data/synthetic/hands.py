@@ -21,6 +21,11 @@ writes what `neuralannot_jax.data.freihand.read` reads (N = number of images):
                        "cam_param": {focal, princpt}}}: `body_models.load(dir, 'mano',
                        is_right_hand=True)(**mano_param)` reproduces the mesh in camera space.
 
+Colours: as on real hands the palm side is lighter and pinker than the back and the
+fingertips carry nails on the back (`hand_colors`). With one skin colour all over, an
+obliquely seen hand's palm and back differ only in shading, and a network cannot tell which
+way the palm faces from the image (the 2D joints leave it open too).
+
 Poses: one "grasp" amount drives every finger's flexion together (the way the first
 principal components of real hand poses do), each finger and joint varies around it, the
 fingers spread or close together, and every angle is clipped to `FINGER_LIMITS` /
@@ -62,6 +67,14 @@ def limits(name):
   return table[int(name[-1]) - 1]
 
 
+def palm_normal(rest_joints):
+  """(3,) unit normal out of a right hand's palm, from its rest joints (16, 3)."""
+  names = skeletons.MANO_JOINTS
+  at = lambda n: np.asarray(rest_joints, np.float64)[names.index(n)]
+  palm = np.cross(at('index1') - at('wrist'), at('pinky1') - at('wrist'))
+  return palm / np.linalg.norm(palm)
+
+
 def joint_axes(rest_joints, tip_vertices):
   """Flexion, abduction and twist axes of MANO's 15 finger joints at rest.
 
@@ -75,9 +88,7 @@ def joint_axes(rest_joints, tip_vertices):
   names = skeletons.MANO_JOINTS
   j = np.asarray(rest_joints, np.float64)
   at = lambda n: j[names.index(n)]
-  # For a right hand this cross product points out of the palm.
-  palm = np.cross(at('index1') - at('wrist'), at('pinky1') - at('wrist'))
-  palm /= np.linalg.norm(palm)
+  palm = palm_normal(j)
   tips = dict(zip(('thumb', 'index', 'middle', 'ring', 'pinky'), np.asarray(tip_vertices)))
   out = []
   for name in names[1:]:
@@ -89,6 +100,45 @@ def joint_axes(rest_joints, tip_vertices):
     flex /= np.linalg.norm(flex)
     out.append(np.stack([flex, np.cross(bone, flex), bone]))
   return np.stack(out)
+
+
+# BGR. Palm skin has less melanin than the back of the hand and shows the blood beneath:
+# the palm colour is the skin colour moved this far toward a light pink; nails are paler.
+_PALM_TONE, _PALM_MIX = np.array([175.0, 180.0, 240.0]), 0.5
+_NAIL_TONE, _NAIL_MIX = np.array([205.0, 210.0, 240.0]), 0.6
+NAIL_LENGTH = 0.012   # metres from the fingertip vertex that the nail covers
+
+
+def skin_pattern(rest_vertices, faces, palm_normal, tip_vertices):
+  """Where the palm side and the nails are on the rest hand.
+
+  Args:
+    rest_vertices: (V, 3) the flat rest mesh.
+    faces: (F, 3) its triangles (outward normals).
+    palm_normal: (3,) unit normal out of the palm at rest.
+    tip_vertices: (5,) indices of the fingertip vertices.
+  Returns:
+    (palm (V,), nail (V,)) weights in [0, 1]: 1 on the palm side, 0 on the back, a ramp
+    across the sides of the hand and fingers; 1 on the nails.
+  """
+  v = np.asarray(rest_vertices, np.float64)
+  facing = render_mod.vertex_normals(v, faces) @ np.asarray(palm_normal, np.float64)
+  palm = np.clip((facing + 0.3) / 0.6, 0.0, 1.0)
+  near_tip = np.zeros(len(v), bool)
+  for tip in tip_vertices:
+    near_tip |= np.linalg.norm(v - v[tip], axis=1) < NAIL_LENGTH
+  nail = (near_tip & (facing < -0.4)).astype(np.float64)
+  return palm, nail
+
+
+def hand_colors(skin, palm, nail):
+  """(V, 3) BGR per-vertex colours: `skin` (3,) on the back, lighter on the palm side
+  (`palm` (V,) weights), nails where `nail` (V,) is 1."""
+  skin = np.asarray(skin, np.float64)
+  palm_color = skin + _PALM_MIX * (_PALM_TONE - skin)
+  nail_color = skin + _NAIL_MIX * (_NAIL_TONE - skin)
+  colors = skin + palm[:, None] * (palm_color - skin)
+  return colors + nail[:, None] * (nail_color - colors)
 
 
 def sample_hand_angles(rng):
@@ -150,9 +200,13 @@ def root_placement(xyz, focal, princpt):
 def _context(body_model_dir, opts):
   model = body_models.load(body_model_dir, 'mano', is_right_hand=True)
   # The flat template (zero pose before the mean is added, zero shape) sets the axes.
-  tips = np.asarray(model.v_template, np.float64)[list(skeletons.MANO_TIP_VERTICES)]
+  rest = np.asarray(model.v_template, np.float64)
+  rest_joints = np.asarray(model.joint_template, np.float64)
+  tips = rest[list(skeletons.MANO_TIP_VERTICES)]
+  palm, nail = skin_pattern(rest, np.asarray(model.faces), palm_normal(rest_joints),
+                            skeletons.MANO_TIP_VERTICES)
   return {'model': model, 'forward': common.BatchedForward(model, opts['batch_size']),
-          'axes': joint_axes(np.asarray(model.joint_template, np.float64), tips),
+          'axes': joint_axes(rest_joints, tips), 'palm': palm, 'nail': nail,
           'mean': np.asarray(model.pose_mean, np.float64)[1:],
           'mapping': joint_sets.model_joint_mapping('mano', 'HAND_21'),
           'faces': np.asarray(model.faces), **opts}
@@ -169,7 +223,9 @@ def _sample_params(rng, ctx):
 def _place_and_render(rng, verts0, ctx):
   """Camera 0.3-0.7 m from the hand, background, occluders; returns the view and image."""
   size = (ctx['size'], ctx['size'])
-  colors = scenes.skin_tone(rng) + rng.normal(0.0, 4.0, (len(verts0), 3))
+  # The same random draws as one skin colour all over: only the colours change.
+  colors = (hand_colors(scenes.skin_tone(rng), ctx['palm'], ctx['nail'])
+            + rng.normal(0.0, 4.0, (len(verts0), 3)))
   for _ in range(8):                        # redraw the view if the hand is not in it
     focal, princpt, transl = scenes.place_in_view(
         rng, verts0, size, distance=(0.3, 0.7), truncate_prob=0.05, jitter=0.05,
