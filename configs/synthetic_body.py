@@ -3,7 +3,7 @@
 Renders a synthetic Human3.6M-style set (SMPL stand-in people, 4 cameras, known GT), trains
 the MoCap-mode annotator on it (GT 3D joints in), annotates it and scores the pseudo-GTs
 against the GT. A small backbone and crop (ResNet-18, 64 px) so the whole job runs in about
-17 minutes on a 2-core CPU (BENCHMARKS.md).
+12 minutes on a 2-core CPU (BENCHMARKS.md).
 
     python -m neuralannot_jax.main --config=configs/synthetic_body.py
     python -m neuralannot_jax.main --config=configs/synthetic_body.py --config.body_model.path=~/models
@@ -31,13 +31,14 @@ def get_config():
   # for long runs) would only slow its convergence here.
   config.train.augment = False
   config.train.batch_size = 32
-  # The joint branch first, on the GT 3D joints alone (about 5 minutes on 2 cores): on a
+  # The joint branch first, on the GT 3D joints alone (under 3 minutes on 2 cores): on a
   # CPU budget most of what the MoCap annotator learns (`train.warm_start_joints`). 10000
-  # steps instead of 6000: MPJPE 25.4 -> 23.8 mm for 2 minutes more.
+  # steps instead of 6000: MPJPE 25.4 -> 23.8 mm. Then 1000 steps of the whole network
+  # (7.4 minutes): 1500 gave 23.75 mm instead of 24.96 for 3.7 minutes more.
   config.train.warm_start.steps = 10000
   config.train.lr = 1e-3
-  config.train.num_steps = 1500
-  config.train.lr_boundaries = (1200,)
+  config.train.num_steps = 1000
+  config.train.lr_boundaries = (800,)
   config.train.checkpoint_every = 100
   config.train.log_every = 10
   config.train.num_workers = 2
