@@ -37,6 +37,7 @@ import numpy as np
 
 from body_models.synthetic import h36m_regressor
 from neuralannot_jax import annotate as annotate_lib
+from neuralannot_jax import checkpoints
 from neuralannot_jax import export
 from neuralannot_jax import shards
 from neuralannot_jax import train as train_lib
@@ -554,7 +555,7 @@ def restore_model(tconfig, train_dir, mesh, step=0):
   step: the checkpoint's step (`annotate.step`); 0: the latest.
   """
   model, optimizer = train_lib.create_train_state(tconfig, mesh)
-  manager = train_lib.checkpoint_manager(train_dir, tconfig)
+  manager = checkpoints.checkpoint_manager(train_dir, tconfig)
   try:
     if step:
       kept = sorted(manager.all_steps())
@@ -562,9 +563,9 @@ def restore_model(tconfig, train_dir, mesh, step=0):
         raise ValueError(f'annotate.step {step}: no such checkpoint in '
                          f'{os.path.join(train_dir, "checkpoints")} (kept: {kept}; '
                          'train.checkpoint_every and train.max_to_keep choose which are kept)')
-      train_lib.restore(manager, tconfig, mesh, model, optimizer, step)
+      checkpoints.restore(manager, tconfig, mesh, model, optimizer, step)
     else:
-      step = train_lib.restore_latest(manager, tconfig, mesh, model, optimizer)
+      step = checkpoints.restore_latest(manager, tconfig, mesh, model, optimizer)
   finally:
     manager.close()
   if step == 0:
@@ -594,7 +595,7 @@ def fitting_settings(config):
 
 
 def latest_step(tconfig, train_dir):
-  manager = train_lib.checkpoint_manager(train_dir, tconfig)
+  manager = checkpoints.checkpoint_manager(train_dir, tconfig)
   try:
     return manager.latest_step() or 0
   finally:

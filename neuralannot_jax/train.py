@@ -18,18 +18,15 @@ computes the same step as a run on one device with the same global batch.
 `<workdir>/metrics.jsonl` gets one JSON line per logged step; `<workdir>/checkpoints` holds the
 orbax checkpoints (model + optimizer state; the step is the optimizer's step count), each
 finite (a diverged state is refused, `save_checkpoint`) and recording the network it holds
-(`model_record`), so that resuming or annotating with another network is a clear error.
+(`checkpoints.model_record`), so that resuming or annotating with another network is a clear
+error. The checkpoint files themselves are `checkpoints.py`'s.
 """
 
-import contextlib
 import dataclasses
-import errno
 import functools
 import hashlib
-import logging as std_logging
 import math
 import os
-import sys
 import time
 from typing import Any, Optional, Sequence
 
@@ -40,12 +37,12 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from flax import nnx
 
 import body_models
 from body_models import rotations
 from body_models import vposer as vposer_lib
+from neuralannot_jax import checkpoints
 from neuralannot_jax import two_stage
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
@@ -466,9 +463,8 @@ def warm_start_joints(config, model, body_model, samples, step_spec, mesh):
                    for x in (joints, valid))
   steps = int(config.warm_start_steps)
   # The global batch: a multiple of the number of devices.
-  global_batch = -(-int(config.warm_start_batch) // jax.device_count()) * jax.device_count()
-  tx = optax.adam(lr_schedule(float(config.warm_start_lr), (int(steps * 0.8),)),
-                  eps=float(config.adam_eps))
+  global_batch = -(-int(config.warm_start_batch) // mesh.devices.size) * mesh.devices.size
+  tx = adam(float(config.warm_start_lr), (int(steps * 0.8),), float(config.adam_eps))
   optimizer = nnx.Optimizer(model, tx, wrt=WARM_START_PARAMS)
   replicate(mesh, optimizer)
   weights = loss_weights(step_spec)
@@ -483,13 +479,14 @@ def warm_start_joints(config, model, body_model, samples, step_spec, mesh):
     size = min(WARM_START_CHUNK, steps - done)
     indices = rng.integers(0, joints.shape[0], (size, global_batch)).astype(np.int32)
     state, metrics = warm_start_chunk(
-        state, body_model, joints, valid, jax.device_put(indices, replicated),
+        state, body_model, joints, valid,
+        jax.make_array_from_process_local_data(replicated, indices),
         graphdef=graphdef, step_spec=spec, sharding=NamedSharding(mesh, P('data')))
-    done += size
+    metrics = jax.device_get(metrics)                     # (size,) per term
     # One check per chunk (its last step): a non-finite step stays non-finite.
-    values = check_finite(jax.tree.map(lambda m: m[-1], metrics), done)
-    first = check_finite(jax.tree.map(lambda m: m[0], metrics), 1) if first is None else first
-    last = values
+    last = check_finite({k: v[-1] for k, v in metrics.items()}, done + size)
+    first = check_finite({k: v[0] for k, v in metrics.items()}, 1) if first is None else first
+    done += size
     if bar is not None:
       bar.update(size)
   nnx.update((model, optimizer), state)
@@ -553,122 +550,6 @@ def load_vposer(config):
 # ----------------------------------------------------------------------------- checkpoints
 
 
-# The settings that make a checkpoint's network, by their experiment config names: a
-# checkpoint records them (`model_record`) and is restored only into the same network.
-MODEL_FIELDS = {'family': 'body_model.family', 'mode': 'model.mode', 'depth': 'model.depth',
-                'crop_size': 'model.crop_size', 'joint_set': 'the joint set'}
-
-
-def model_record(config):
-  """{field: value} of `MODEL_FIELDS` for `config`, json-safe."""
-  return {k: (int(v) if isinstance(v, (int, np.integer)) else str(v))
-          for k, v in ((k, getattr(config, k)) for k in MODEL_FIELDS)}
-
-
-def model_mismatch_error(directory, details):
-  """The ValueError for checkpoints of another network than the config's."""
-  train_dir = os.path.dirname(os.path.abspath(str(directory)))
-  return ValueError(
-      f'train: the checkpoints in {directory} were made with another model ({details}); '
-      f'use a new --workdir, or delete {train_dir} to train this model from scratch')
-
-
-def check_model(recorded, config, directory):
-  """ValueError naming every `MODEL_FIELDS` setting in which a checkpoint's record differs."""
-  current = model_record(config)
-  diffs = [f'{MODEL_FIELDS[k]} {recorded[k]}, now {current[k]}' for k in MODEL_FIELDS
-           if k in recorded and recorded[k] != current[k]]
-  if diffs:
-    raise model_mismatch_error(directory, '; '.join(diffs))
-
-
-def is_disk_full(error):
-  """Whether an exception (or message) is a full disk: OSError ENOSPC, or tensorstore's
-  ValueError (RESOURCE_EXHAUSTED: ... No space left on device [os_error_code='28'])."""
-  if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-    return True
-  return error is not None and 'No space left on device' in str(error)
-
-
-@contextlib.contextmanager
-def disk_full_as_oserror(directory):
-  """Turn a full disk while writing checkpoints into one OSError naming `directory`."""
-  try:
-    yield
-  except Exception as e:  # pylint: disable=broad-except
-    if not is_disk_full(e):
-      raise
-    raise OSError(errno.ENOSPC, 'No space left on device while writing a checkpoint (free '
-                  'some space and re-run: training resumes from the last checkpoint written)',
-                  str(directory)) from e
-
-
-def _orbax_write_leftover(unraisable):
-  """Whether an unraisable exception is left over from a failed orbax write.
-
-  When a checkpoint write fails (a full disk), orbax's event loop ends at the first error
-  while tensorstore still completes the other writes: each completion reports the closed
-  loop (`RuntimeError: Event loop is closed`), and the abandoned write coroutines fail
-  again when Python shuts down. Some 200 tracebacks that bury the cause, which
-  `disk_full_as_oserror` reports once.
-  """
-  error = unraisable.exc_value
-  if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
-    return True
-  code = getattr(unraisable.object, 'cr_code', None)   # a coroutine's
-  return code is not None and f'{os.sep}orbax{os.sep}' in code.co_filename
-
-
-class _OrbaxDiskFullRecords(std_logging.Filter):
-  """Drops orbax's own log records of a full disk (five, each with a traceback, for one
-  failed write), which `disk_full_as_oserror` reports once; keeps every other record."""
-
-  def filter(self, record):
-    if f'{os.sep}orbax{os.sep}' not in record.pathname:
-      return True
-    error = record.exc_info[1] if record.exc_info else None
-    return not (is_disk_full(record.getMessage()) or is_disk_full(error))
-
-
-def _quiet_failed_writes():
-  """Install (once) what keeps a failed checkpoint write to one message: a
-  sys.unraisablehook dropping `_orbax_write_leftover`s (every other unraisable exception
-  goes to the previous hook), and `_OrbaxDiskFullRecords` on absl's logger."""
-  absl_logger = std_logging.getLogger('absl')
-  if not any(isinstance(f, _OrbaxDiskFullRecords) for f in absl_logger.filters):
-    absl_logger.addFilter(_OrbaxDiskFullRecords())
-  previous = sys.unraisablehook
-  if getattr(previous, 'drops_orbax_write_leftovers', False):
-    return
-
-  def hook(unraisable):
-    if not _orbax_write_leftover(unraisable):
-      previous(unraisable)
-
-  hook.drops_orbax_write_leftovers = True
-  sys.unraisablehook = hook
-
-
-def checkpoint_manager(workdir, config):
-  """orbax CheckpointManager on the absolute `<workdir>/checkpoints`."""
-  _quiet_failed_writes()
-  path = os.path.join(os.path.abspath(workdir), 'checkpoints')
-  options = ocp.CheckpointManagerOptions(max_to_keep=int(config.max_to_keep), create=True)
-  # The handler named: reading a step's metadata then logs no warning about it.
-  return ocp.CheckpointManager(path, options=options,
-                               item_handlers=ocp.StandardCheckpointHandler())
-
-
-def resume_hint(manager):
-  """How to go on after a divergence, with the steps saved in `manager`."""
-  saved = sorted(manager.all_steps())
-  if not saved:
-    return 'No checkpoint is saved yet: lower train.lr and re-run.'
-  return (f'Checkpoints saved in {manager.directory}: steps {saved}. Lower train.lr and '
-          f're-run (it resumes from step {saved[-1]}), or resume from an earlier step with '
-          'train.resume_step=<step>.')
-
-
 def save_checkpoint(manager, step, model, optimizer, config):
   """Save model + optimizer state as checkpoint `step`, recording the network.
 
@@ -681,93 +562,8 @@ def save_checkpoint(manager, step, model, optimizer, config):
   state = nnx.state((model, optimizer))
   if not bool(all_finite(state)):
     raise DivergedError(f'train: the model is not finite after step {step} (the update '
-                        f'diverged); it was not saved. {resume_hint(manager)}')
-  with disk_full_as_oserror(manager.directory):
-    manager.save(step, args=ocp.args.StandardSave(state),
-                 custom_metadata={'model': model_record(config)})
-
-
-def close_checkpoints(manager, error=None):
-  """Finish the manager's writes and close it.
-
-  An interrupted run still finishes writing its last checkpoint, so that a re-run resumes
-  from it. A failed write raises (a full disk as one OSError, `disk_full_as_oserror`); while
-  `error` is already on its way it is logged instead, unless it is that same failure.
-  """
-  try:
-    with disk_full_as_oserror(manager.directory):
-      manager.wait_until_finished()
-  except Exception as e:  # pylint: disable=broad-except
-    with contextlib.suppress(Exception):
-      manager.close()  # its own wait raises the same failure again
-    if error is None:
-      raise
-    if not (is_disk_full(e) and is_disk_full(error)):
-      logging.warning('train: the last checkpoint was not written: %s', e)
-    return
-  manager.close()
-
-
-def resume_point(saved, resume_step, directory):
-  """The step to resume from: `resume_step`, or with 0 the latest of `saved` (0: none).
-
-  Raises:
-    ValueError listing the saved steps when `resume_step` is not one of them.
-  """
-  saved = sorted(int(s) for s in saved)
-  resume_step = int(resume_step)
-  if resume_step == 0:
-    return saved[-1] if saved else 0
-  if resume_step not in saved:
-    raise ValueError(f'train.resume_step={resume_step}: no checkpoint of that step in '
-                     f'{directory}; saved steps: {saved if saved else "none"}')
-  return resume_step
-
-
-def restore(manager, config, mesh, model, optimizer, step):
-  """Load checkpoint `step` into `model` / `optimizer` (in place).
-
-  The target is an abstract state from `nnx.eval_shape`, given the replicated sharding so
-  that orbax places every array on the whole mesh.
-
-  Raises:
-    ValueError naming the settings when the checkpoint holds another network.
-  """
-  recorded = (manager.metadata(step).custom_metadata or {}).get('model')
-  if recorded:
-    check_model(recorded, config, manager.directory)
-
-  # Shapes only: no pretrained weights need reading for the abstract target.
-  bare = dataclasses.replace(config, backbone_weights=None)
-
-  def fresh():
-    return create_train_state(bare, mesh)
-
-  abstract = nnx.state(nnx.eval_shape(fresh))
-  sharding = NamedSharding(mesh, P())
-  abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
-                          abstract)
-  try:
-    restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-  except ValueError as e:
-    # A checkpoint without the record (older code): orbax's structure / shape errors.
-    message = str(e)
-    if ('structures do not match' not in message
-        and 'not compatible with the stored shape' not in message):
-      raise
-    raise model_mismatch_error(
-        manager.directory, 'its arrays do not fit this network: one of '
-        f'{", ".join(MODEL_FIELDS.values())} differs') from e
-  nnx.update((model, optimizer), restored)
-
-
-def restore_latest(manager, config, mesh, model, optimizer):
-  """Load the latest checkpoint into `model` / `optimizer` (in place); the step, or 0."""
-  step = manager.latest_step()
-  if step is None:
-    return 0
-  restore(manager, config, mesh, model, optimizer, step)
-  return int(step)
+                        f'diverged); it was not saved. {checkpoints.resume_hint(manager)}')
+  checkpoints.save(manager, step, state, config)
 
 
 def load_network(directory, config, mesh, model):
@@ -779,33 +575,22 @@ def load_network(directory, config, mesh, model):
   Raises:
     ValueError naming the folder when it holds no checkpoint or another network.
   """
-  path = os.path.abspath(str(directory))
-  if os.path.basename(path) != 'checkpoints':
-    path = os.path.join(path, 'checkpoints')
-  manager = ocp.CheckpointManager(
-      path, options=ocp.CheckpointManagerOptions(read_only=True),
-      item_handlers=ocp.StandardCheckpointHandler()) if os.path.isdir(path) else None
+  manager = checkpoints.read_only_manager(directory)
   step = None if manager is None else manager.latest_step()
   if step is None:
+    path = os.path.abspath(str(directory))
     raise ValueError(f'train.init_weights: no checkpoint in {path} (give the work directory '
                      'of a finished training run)')
   try:
-    # The optimizer of a throwaway state takes the other run's Adam moments.
-    _, scratch = create_train_state(dataclasses.replace(config, backbone_weights=None), mesh)
-    restore(manager, config, mesh, model, scratch, step)
+    # The checkpoint holds Adam moments too: an optimizer of the same form takes them.
+    tx = adam(float(config.lr), tuple(int(b) for b in config.lr_boundaries),
+              float(config.adam_eps))
+    scratch = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    replicate(mesh, scratch)
+    checkpoints.restore(manager, config, mesh, model, scratch, step)
   finally:
     manager.close()
   return int(step)
-
-
-def delete_after(manager, step):
-  """Delete the checkpoints after `step` (a run resumed from an earlier step abandons them)."""
-  later = sorted(s for s in manager.all_steps() if s > step)
-  if later:
-    logging.warning('train: resuming from step %d (train.resume_step): deleting the later '
-                    'checkpoints %s in %s', step, later, manager.directory)
-  for s in later:
-    manager.delete(s)
 
 
 def _batches(loader, start_step):
@@ -856,7 +641,7 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
   vposer_params = load_vposer(config)
   jset = joint_sets.get(config.joint_set)
   model, optimizer = create_train_state(config, mesh)
-  manager = checkpoint_manager(workdir, config)
+  manager = checkpoints.checkpoint_manager(workdir, config)
   loader = pipeline.Loader(samples, config.batch_size, train=True, out_size=config.crop_size,
                            augment=None if config.augment else NO_AUGMENT,
                            flip_pairs=jset.flip_pairs, seed=config.seed,
@@ -865,10 +650,10 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
   global_batch = config.batch_size * jax.process_count()
   log, error = None, None
   try:
-    step = resume_point(manager.all_steps(), config.resume_step, manager.directory)
+    step = checkpoints.resume_point(manager.all_steps(), config.resume_step, manager.directory)
     if step:
-      restore(manager, config, mesh, model, optimizer, step)
-      delete_after(manager, step)
+      checkpoints.restore(manager, config, mesh, model, optimizer, step)
+      checkpoints.delete_after(manager, step)
       logging.info('train: resumed from step %d in %s', step, manager.directory)
     elif config.init_weights:
       started = load_network(config.init_weights, config, mesh, model)
@@ -898,7 +683,7 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
       try:
         values = check_finite(metrics, step)
       except DivergedError as e:
-        raise DivergedError(f'{e} {resume_hint(manager)}') from None
+        raise DivergedError(f'{e} {checkpoints.resume_hint(manager)}') from None
       if start is None:
         start = time.perf_counter()
       else:
@@ -922,7 +707,7 @@ def train(config, samples, workdir, *, mesh=None, body_model=None):
     raise
   finally:
     try:
-      close_checkpoints(manager, error)
+      checkpoints.close_checkpoints(manager, error)
     finally:
       if log is not None:
         log.close()
@@ -939,8 +724,6 @@ def _progress(config, step, total=None, desc='train'):
 
 __all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head_spec',
            'create_train_state', 'replicate', 'StepSpec', 'loss_weights', 'make_step_spec',
-           'network_inputs', 'loss_fn', 'train_step', 'warm_start_update', 'warm_start_chunk', 'warm_start_joints', 'DivergedError',
-           'check_finite', 'all_finite', 'MODEL_FIELDS', 'model_record', 'checkpoint_manager',
-           'save_checkpoint', 'close_checkpoints', 'resume_point', 'restore', 'restore_latest',
-           'load_network',
-           'step_batch', 'train']
+           'network_inputs', 'loss_fn', 'train_step', 'warm_start_update', 'warm_start_chunk',
+           'warm_start_joints', 'DivergedError', 'check_finite', 'all_finite',
+           'save_checkpoint', 'load_network', 'step_batch', 'train']
