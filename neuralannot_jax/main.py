@@ -24,6 +24,7 @@ are detected; elsewhere give --coordinator_address, --num_processes and --proces
 `neuralannot_jax/runtime/distributed.py` for the commands. Batch sizes in the config are global.
 """
 
+import difflib
 import glob
 import json
 import logging as std_logging
@@ -108,6 +109,49 @@ def missing_config_message(argv, configs_dir=CONFIGS_DIR):
     return None
   known = ', '.join(_shown(p) for p in sorted(glob.glob(os.path.join(configs_dir, '*.py'))))
   return f'config file {path}: no such file; the configs are: {known or "none found"}'
+
+
+def override_names(argv):
+  """The dotted field names of the --config.<field>=<value> overrides in argv, in order."""
+  names = []
+  for arg in argv[1:]:
+    if arg == '--':
+      break
+    name = arg.lstrip('-').partition('=')[0]
+    if arg.startswith('-') and name.startswith('config.'):
+      names.append(name[len('config.'):])
+  return names
+
+
+def unknown_override_message(argv):
+  """The one-line error for a --config.<field> override that the config has no field for,
+  else None.
+
+  ml_collections applies the overrides while absl parses the flags, before `main` runs,
+  and a misspelt field ended the run in a traceback (KeyError: 'batch').
+  """
+  value = config_argument(argv)
+  names = override_names(argv)
+  if value is None or not names:
+    return None
+  path = value if os.path.isfile(value) else value.split(':', 1)[0]
+  if not os.path.isfile(path) or path != value:
+    return None          # a missing file is reported first; a 'file:arg' config is left to absl
+  config = experiment.load_config(path)
+  for name in names:
+    node, walked = config, []
+    for part in name.split('.'):
+      where = f'config.{".".join(walked)}' if walked else 'the config'
+      if not hasattr(node, 'keys'):
+        return f'--config.{name}: {where} ({_shown(path)}) is a value, not a group of fields'
+      fields = list(node.keys())
+      if part not in fields:
+        close = difflib.get_close_matches(part, fields, n=3)
+        hint = (f'did you mean {", ".join(close)}? ' if close else '')
+        return (f'--config.{name}: {where} ({_shown(path)}) has no field {part!r}; '
+                f'{hint}its fields: {", ".join(sorted(fields))}')
+      node, walked = node[part], walked + [part]
+  return None
 
 
 def skipped_images(summary):
@@ -202,8 +246,9 @@ def run(argv):
 
 
 def entry():
-  """`python -m neuralannot_jax.main`: a --config naming no file is one `error:` line."""
-  message = missing_config_message(sys.argv)
+  """`python -m neuralannot_jax.main`: a --config naming no file, or an override naming no
+  field of it, is one `error:` line."""
+  message = missing_config_message(sys.argv) or unknown_override_message(sys.argv)
   if message is not None:
     print(f'error: {message}', file=sys.stderr)
     sys.exit(2)

@@ -269,3 +269,27 @@ def test_an_earlier_checkpoint_annotates_on_request(first_run):
   assert np.abs(pose('earlier') - pose('pseudo_gt')).max() > 1e-4
   with pytest.raises(ValueError, match=rf'annotate.step 999: .*kept: \[{kept[0]}'):
     _run(workdir, **{'stages': 'annotate', 'annotate.step': 999})
+
+
+def test_an_override_of_no_field_is_one_error_line_naming_the_field():
+  """ml_collections applies --config.<field> while absl parses the flags: a misspelt field
+  (train.warm_start.batch for batch_size) ended in a KeyError traceback."""
+  from neuralannot_jax import main   # pylint: disable=import-outside-toplevel
+  config = f'--config={REPO}/configs/synthetic_body.py'
+  message = main.unknown_override_message(['m', config, '--config.train.warm_start.batch=8'])
+  assert message.startswith("--config.train.warm_start.batch: config.train.warm_start (")
+  assert "has no field 'batch'; did you mean batch_size?" in message
+  assert 'its fields: batch_size, lr, steps' in message
+  assert "the config (" in main.unknown_override_message(['m', config, '--config.trian.lr=1'])
+  assert 'is a value' in main.unknown_override_message(['m', config, '--config.seed.x=1'])
+  # Real fields, after '--', and without overrides: no message.
+  for argv in (['m', config, '--config.train.warm_start.batch_size=8', '--config.seed=3'],
+               ['m', config, '--', '--config.nope=1'], ['m', config]):
+    assert main.unknown_override_message(argv) is None
+  env = {k: v for k, v in os.environ.items() if k != 'NEURALANNOT_TRACEBACK'}
+  proc = subprocess.run([sys.executable, '-m', 'neuralannot_jax.main',
+                         '--config=configs/synthetic_body.py', '--config.train.warm_start.batch=8'],
+                        cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1].startswith('error: --config.train.warm_start.batch:')
+  assert 'Traceback' not in proc.stderr
