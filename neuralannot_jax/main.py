@@ -134,9 +134,9 @@ def unknown_override_message(argv):
   names = override_names(argv)
   if value is None or not names:
     return None
-  path = value if os.path.isfile(value) else value.split(':', 1)[0]
-  if not os.path.isfile(path) or path != value:
+  if not os.path.isfile(value):
     return None          # a missing file is reported first; a 'file:arg' config is left to absl
+  path = value
   config = experiment.load_config(path)
   for name in names:
     node, walked = config, []

@@ -219,11 +219,18 @@ def create_train_state(config, mesh=None):
       output_bias=spec.neutral(),
       joint_scale=JOINT_INPUT_SCALE[camera.FAMILY_PART[config.family]])
   model.train()
+  replicate(mesh, model)
+  return model, run_optimizer(config, model, mesh)
+
+
+def run_optimizer(config, model, mesh):
+  """The run's nnx.Optimizer over `model`'s nnx.Param (Adam on `lr_schedule`: lr,
+  lr_boundaries, adam_eps of `config`), replicated over `mesh`."""
   tx = adam(float(config.lr), tuple(int(b) for b in config.lr_boundaries),
-             float(config.adam_eps))
+            float(config.adam_eps))
   optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
-  replicate(mesh, model, optimizer)
-  return model, optimizer
+  replicate(mesh, optimizer)
+  return optimizer
 
 
 def replicate(mesh, *nodes):
@@ -472,6 +479,7 @@ def warm_start_joints(config, model, body_model, samples, step_spec, mesh):
   spec = dataclasses.replace(step_spec, weights=tuple(sorted(weights.items())))
   rng = np.random.default_rng([int(config.seed), 7])   # the same rows on every process
   graphdef, state = nnx.split((model, optimizer))
+  batch_sharding = NamedSharding(mesh, P('data'))
   bar = _progress(config, 0, steps, 'warm start')
   first = last = None
   done = 0
@@ -481,7 +489,7 @@ def warm_start_joints(config, model, body_model, samples, step_spec, mesh):
     state, metrics = warm_start_chunk(
         state, body_model, joints, valid,
         jax.make_array_from_process_local_data(replicated, indices),
-        graphdef=graphdef, step_spec=spec, sharding=NamedSharding(mesh, P('data')))
+        graphdef=graphdef, step_spec=spec, sharding=batch_sharding)
     metrics = jax.device_get(metrics)                     # (size,) per term
     # One check per chunk (its last step): a non-finite step stays non-finite.
     last = check_finite({k: v[-1] for k, v in metrics.items()}, done + size)
@@ -583,11 +591,8 @@ def load_network(directory, config, mesh, model):
                      'of a finished training run)')
   try:
     # The checkpoint holds Adam moments too: an optimizer of the same form takes them.
-    tx = adam(float(config.lr), tuple(int(b) for b in config.lr_boundaries),
-              float(config.adam_eps))
-    scratch = nnx.Optimizer(model, tx, wrt=nnx.Param)
-    replicate(mesh, scratch)
-    checkpoints.restore(manager, config, mesh, model, scratch, step)
+    checkpoints.restore(manager, config, mesh, model, run_optimizer(config, model, mesh),
+                        step)
   finally:
     manager.close()
   return int(step)
@@ -723,7 +728,7 @@ def _progress(config, step, total=None, desc='train'):
 
 
 __all__ = ['TrainConfig', 'as_config', 'make_mesh', 'lr_schedule', 'adam', 'head_spec',
-           'create_train_state', 'replicate', 'StepSpec', 'loss_weights', 'make_step_spec',
-           'network_inputs', 'loss_fn', 'train_step', 'warm_start_update', 'warm_start_chunk',
-           'warm_start_joints', 'DivergedError', 'check_finite', 'all_finite',
-           'save_checkpoint', 'load_network', 'step_batch', 'train']
+           'create_train_state', 'run_optimizer', 'replicate', 'StepSpec', 'loss_weights',
+           'make_step_spec', 'network_inputs', 'loss_fn', 'train_step', 'warm_start_update',
+           'warm_start_chunk', 'warm_start_joints', 'DivergedError', 'check_finite',
+           'all_finite', 'save_checkpoint', 'load_network', 'step_batch', 'train']

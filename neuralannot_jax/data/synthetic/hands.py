@@ -109,20 +109,20 @@ _NAIL_TONE, _NAIL_MIX = np.array([205.0, 210.0, 240.0]), 0.6
 NAIL_LENGTH = 0.012   # metres from the fingertip vertex that the nail covers
 
 
-def skin_pattern(rest_vertices, faces, palm_normal, tip_vertices):
+def skin_pattern(rest_vertices, faces, normal, tip_vertices):
   """Where the palm side and the nails are on the rest hand.
 
   Args:
     rest_vertices: (V, 3) the flat rest mesh.
     faces: (F, 3) its triangles (outward normals).
-    palm_normal: (3,) unit normal out of the palm at rest.
+    normal: (3,) unit normal out of the palm at rest (`palm_normal`).
     tip_vertices: (5,) indices of the fingertip vertices.
   Returns:
     (palm (V,), nail (V,)) weights in [0, 1]: 1 on the palm side, 0 on the back, a ramp
     across the sides of the hand and fingers; 1 on the nails.
   """
   v = np.asarray(rest_vertices, np.float64)
-  facing = render_mod.vertex_normals(v, faces) @ np.asarray(palm_normal, np.float64)
+  facing = render_mod.vertex_normals(v, faces) @ np.asarray(normal, np.float64)
   palm = np.clip((facing + 0.3) / 0.6, 0.0, 1.0)
   near_tip = np.zeros(len(v), bool)
   for tip in tip_vertices:
