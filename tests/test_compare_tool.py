@@ -2,6 +2,9 @@
 the camera-frame file (issue 16, item 10)."""
 
 import argparse
+import json
+
+import pytest
 
 import module_files  # pylint: disable=wrong-import-order
 
@@ -76,3 +79,61 @@ def test_the_header_names_only_the_regimes_that_have_a_stage_two():
   assert '1500 more steps from 2D joints (from 3D joints: one stage only)' in wild_only
   assert tool.two_stage_sentence(argparse.Namespace(two_stage_steps=0,
                                                     wild_two_stage_steps=0)) == ''
+
+
+def test_set_gives_every_run_a_config_field_after_the_tools_own(tmp_path):
+  tool = _tool()
+  args = argparse.Namespace(steps=600, wild_steps=1500, workdir=str(tmp_path), quiet=True,
+                            num_images=10, fit_batch=8, noise_px=2.0, noise_mm=15.0,
+                            hand_noise_mm=5.0, swap=0.0, drop=0.0,
+                            set=dict(map(tool.parse_setting, [
+                                'model.depth=50', 'model.compute_dtype=bfloat16',
+                                'train.lr=3e-4'])))
+  for regime in ('body_2d', 'hand_3d'):
+    for annotator in ('neuralannot', 'smplify', 'neuralannot_refine'):
+      config = tool.regime_config(regime, annotator, args)
+      assert (config.model.depth, config.model.compute_dtype) == (50, 'bfloat16')
+      # The user's rate wins over the MoCap regimes' own.
+      assert config.train.lr == 3e-4
+  assert tool.regime_config('hand_3d', 'neuralannot', argparse.Namespace(
+      **{**vars(args), 'set': {}})).train.lr == tool.MOCAP_LR
+  with pytest.raises(argparse.ArgumentTypeError, match='FIELD=VALUE'):
+    tool.parse_setting('model.depth')
+
+
+def test_report_only_reports_finished_runs_and_runs_nothing(tmp_path, monkeypatch):
+  tool = _tool()
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  def no_run(config):
+    raise AssertionError(f'--report_only ran {config.workdir}')
+  monkeypatch.setattr(experiment, 'run', no_run)
+  finished = tmp_path / 'hand_3d' / 'neuralannot'
+  (finished / 'train').mkdir(parents=True)
+  (finished / 'train' / 'metrics.jsonl').write_text(
+      json.dumps({'step': 40, 'images_per_s': 320.0}) + '\n')
+  (finished / 'comparison.json').write_text(json.dumps({**_result(9.8, 8.8), 'train_steps': 40}))
+  out = tmp_path / 'report.md'
+  results = tool.main(['--regimes', 'hand_3d,body_2d', '--steps', '40', '--num_images', '10',
+                       '--workdir', str(tmp_path), '--out', str(out), '--report_only',
+                       '--set', 'model.depth=50'])
+  assert list(results) == ['hand_3d'] and list(results['hand_3d']) == ['neuralannot']
+  # Its training time is read off its log: 40 steps of 32 images at 320 images/s.
+  assert results['hand_3d']['neuralannot']['train_seconds'] == pytest.approx(4.0)
+  text = out.read_text()
+  assert '| NeuralAnnot (ours) | 9.8 |' in text and 'SMPLify-X style fitting |' not in text
+  assert 'ResNet-50' in text and 'Table 5' not in text
+
+
+def test_the_runs_of_a_regime_share_one_rendered_set(tmp_path):
+  tool = _tool()
+  network, fitter = tmp_path / 'neuralannot', tmp_path / 'smplify'
+  tool.share_rendered_set(str(network), str(fitter))
+  assert not (fitter / 'data').exists()       # nothing rendered yet: nothing to share
+  (network / 'data' / 'freihand').mkdir(parents=True)
+  tool.share_rendered_set(str(network), str(fitter))
+  assert (fitter / 'data').is_symlink() and (fitter / 'data' / 'freihand').is_dir()
+  # A run's own set is never replaced.
+  own = tmp_path / 'other'
+  (own / 'data').mkdir(parents=True)
+  tool.share_rendered_set(str(network), str(own))
+  assert not (own / 'data').is_symlink()

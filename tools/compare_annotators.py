@@ -19,13 +19,16 @@ two annotators by the error of their pseudo-GTs. Here each regime is one synthet
                 it annotates the set alone, and refined (neuralannot_2_refine).
 
 All start from configs/synthetic_body.py (ResNet-18 at 64 px for the network); the tool
-sets the set, family and mode per regime. Each run has its own work directory under
+sets the set, family and mode per regime, and --set FIELD=VALUE any field in every run
+(tools/compare_on_gpu.sh: ResNet-50 at 256 px on a GPU, the regimes as parallel processes
+gathered by --report_only). Each run has its own work directory under
 --workdir and resumes like the main job, so a killed comparison continues. Wall time per
 sample: the fit's seconds / samples; for the network (train + annotate) / samples and the
 annotation pass alone (its training is paid once per dataset).
 """
 
 import argparse
+import ast
 import datetime
 import json
 import os
@@ -103,7 +106,21 @@ def regime_config(regime, annotator, args, vposer_path=''):
         'train.two_stage.init': os.path.join(stage_one, 'pseudo_gt_refine.json'),
         'train.two_stage.init_weights': stage_one,
         **{f'train.two_stage.{k}': v for k, v in TWO_STAGE_WEIGHTS.items()}})
+  overrides.update(getattr(args, 'set', None) or {})   # --set: the user's word comes last
   return experiment.load_config(BASE_CONFIG, overrides)
+
+
+def parse_setting(text):
+  """'model.depth=50' -> ('model.depth', 50): the value as a Python literal, else the
+  string (`--set model.compute_dtype=bfloat16`)."""
+  key, sep, value = text.partition('=')
+  if not sep or not key.strip():
+    raise argparse.ArgumentTypeError(f'--set {text!r}: expected FIELD=VALUE, e.g. model.depth=50')
+  try:
+    value = ast.literal_eval(value)
+  except (ValueError, SyntaxError):
+    pass
+  return key.strip(), value
 
 
 def _steps_of(regime, args, name):
@@ -150,7 +167,10 @@ def run_regime(regime, args):
       if annotator.startswith('neuralannot') and result.get('train_steps') != int(
           config.train.num_steps):
         result = None    # another schedule's network: train on (or again) and re-annotate
+    if result is None and getattr(args, 'report_only', False):
+      continue     # not finished: left out of the report, nothing is run
     if result is None:
+      share_rendered_set(os.path.join(args.workdir, regime, 'neuralannot'), workdir)
       summary = experiment.run(config)
       with open(os.path.join(workdir, f'{output}.record.json')) as f:
         record = json.load(f)
@@ -169,7 +189,7 @@ def run_regime(regime, args):
       export.write_json(done, result)
     if annotator.startswith('neuralannot'):
       result['train_seconds'] = train_seconds(workdir, int(config.train.batch_size))
-    if annotator.startswith('neuralannot_2'):
+    if annotator.startswith('neuralannot_2') and 'neuralannot_refine' in results:
       # Stage two's cost includes stage one's training and refinement pass.
       result['train_seconds'] += (results['neuralannot_refine']['train_seconds']
                                   + results['neuralannot_refine']['annotate_seconds'])
@@ -179,6 +199,17 @@ def run_regime(regime, args):
       prior = candidate if os.path.exists(candidate) else ''
     results[annotator] = result
   return results
+
+
+def share_rendered_set(source_workdir, workdir):
+  """Links <workdir>/data to the set already rendered in <source_workdir>/data: every run
+  of a regime renders the same set (same kind, size, count, seed; the run checks the set's
+  marker), and rendering it again cost a minute per run."""
+  source, target = (os.path.abspath(os.path.join(w, 'data')) for w in (source_workdir, workdir))
+  if source == target or not os.path.isdir(source) or os.path.lexists(target):
+    return
+  os.makedirs(workdir, exist_ok=True)
+  os.symlink(source, target)
 
 
 def train_seconds(workdir, batch_size):
@@ -202,13 +233,10 @@ def markdown(results, args):
   """The report: one table per supervision (the paper's Tables 4 and 5)."""
   lines = ['# NeuralAnnot vs the SMPLify-X style baseline (synthetic sets, known GT)', '',
            f'Command: `python tools/compare_annotators.py {" ".join(args.argv)}`'.rstrip(), '',
-           f'Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU '
-           f'cores, JAX on CPU; {datetime.date.today().isoformat()}. '
+           f'Machine: {machine()}; {datetime.date.today().isoformat()}. '
            f'{args.num_images} images per set; the network trains {args.steps} steps from 3D '
            f'joints and {getattr(args, "wild_steps", 0) or args.steps} from 2D joints '
-           '(configs/synthetic_body.py: ResNet-18, 64 px crops, batch 32; Adam at 1e-3, '
-           f'{MOCAP_LR:g} after the joint branch\'s warm start in the MoCap regimes).'
-           + two_stage_sentence(args), '',
+           f'({network_sentence(args)}).' + two_stage_sentence(args), '',
            'Errors in mm against the synthetic GT (MPJPE / PA-MPJPE on the set\'s joints, '
            'MPVPE on the mesh; hands: MANO joints). Both annotators see the same GT '
            f'joints with seeded Gaussian noise, std {args.noise_px:g} px per 2D and '
@@ -253,6 +281,29 @@ def markdown(results, args):
             'divided by its samples, averaged over the table\'s regimes; SMPLify-X itself '
             'reports about a minute per image on a GPU.', '']
   return '\n'.join(lines)
+
+
+def machine():
+  """'x86_64, 2 CPU cores, JAX on cpu' or '..., JAX on NVIDIA H200': where the report ran."""
+  import jax  # pylint: disable=import-outside-toplevel
+  device = jax.devices()[0]
+  accelerator = device.platform if device.platform == 'cpu' else device.device_kind
+  return (f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, JAX on '
+          f'{accelerator}')
+
+
+def network_sentence(args):
+  """The network's settings as the runs used them (configs/synthetic_body.py and --set)."""
+  settings = dict(getattr(args, 'set', None) or {})
+  config = regime_config('body_2d', 'neuralannot', argparse.Namespace(
+      **{**vars(args), 'workdir': getattr(args, 'workdir', '.'), 'quiet': True,
+         'fit_batch': getattr(args, 'fit_batch', 32), 'set': settings}))
+  mocap_lr = settings.get('train.lr', MOCAP_LR)
+  return (f'configs/synthetic_body.py{" with --set" if settings else ""}: ResNet-'
+          f'{config.model.depth}, {config.model.crop_size} px crops from '
+          f'{config.dataset.synthetic.size} px images, batch {config.train.batch_size}, '
+          f'{config.model.compute_dtype}; Adam at {config.train.lr:g}, {mocap_lr:g} after the '
+          'joint branch\'s warm start in the MoCap regimes')
 
 
 def two_stage_sentence(args):
@@ -338,13 +389,25 @@ def main(argv=None):
   parser.add_argument('--workdir', default='work_dir/compare_annotators',
                       help='work directories, one per regime and annotator (resumable)')
   parser.add_argument('--out', default='COMPARISON.md', help='the Markdown report')
+  parser.add_argument('--set', action='append', type=parse_setting, default=[],
+                      metavar='FIELD=VALUE',
+                      help='a config field for every run, after the tool\'s own (repeatable), '
+                      'e.g. --set model.depth=50 --set model.crop_size=256 '
+                      '(tools/compare_on_gpu.sh)')
+  parser.add_argument('--report_only', action='store_true',
+                      help='write the report from the runs already finished under --workdir '
+                      '(several regimes run as separate processes); run nothing')
   args = parser.parse_args(argv)
   args.argv = argv
+  args.set = dict(args.set)
   regimes = parse_regimes(parser, args.regimes)
   from neuralannot_jax import export  # pylint: disable=import-outside-toplevel
   results = {}
   for regime in regimes:
     results[regime] = run_regime(regime, args)
+    if not results[regime]:
+      del results[regime]
+      continue
     print(f'{regime}: ' + ', '.join(
         f'{a} MPJPE {r["mpjpe"]:.1f} mm' for a, r in results[regime].items()), flush=True)
     # Written after each regime: a long comparison stopped half-way still reports.
