@@ -5,9 +5,8 @@
         [--out result.json]
 
 Three layers, each usable alone:
-  * metrics: pure numpy functions of point sets (float64 inside). Error functions take
-    metres and return **millimetres** (`unit_scale=1000`); pass unit_scale=1 for points
-    already in mm. `pck` / `auc` take errors and thresholds in the same unit (mm).
+  * `neuralannot_jax.metrics`: pure numpy functions of point sets (MPJPE, Procrustes,
+    PCK, AUC), metres in, millimetres out.
   * `evaluate_params`: two stacked parameter sets of one family -> one jitted, chunked
     forward pass each -> per-sample errors and their means.
   * `evaluate_files` / `evaluate_entries`: released-layout files (see `export`) or
@@ -40,12 +39,10 @@ import numpy as np
 
 import body_models
 from neuralannot_jax import export
+from neuralannot_jax import metrics
 from neuralannot_jax import plausibility
 from neuralannot_jax.data import joint_sets
 
-MM_PER_M = 1000.0
-# PCK thresholds of the hand benchmarks (FreiHAND, InterHand2.6M): 0..50 mm.
-HAND_AUC_THRESHOLDS_MM = np.linspace(0.0, 50.0, 21)
 METRICS = ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe')
 HAND_SIDES = ('right', 'left')
 # The key of a record that names the model its parameters are for. Gendered GT betas
@@ -66,160 +63,6 @@ FACE_CONTOUR_FAMILIES = ('smplx', 'flame')
 
 class EvaluationError(ValueError):
   """Bad evaluation input: the message names the file, the entry and the key."""
-
-
-# ------------------------------------------------------------------------------ metrics
-
-
-def _as64(x):
-  return np.asarray(x, np.float64)
-
-
-def _weights(valid, shape):
-  """(..., N) float64 0/1 weights for points of `shape` (..., N, D); valid > 0 counts."""
-  if valid is None:
-    return np.ones(shape[:-1])
-  return np.broadcast_to(np.asarray(valid) > 0, shape[:-1]).astype(np.float64)
-
-
-def _check_pair(pred, gt):
-  if pred.shape != gt.shape or pred.ndim < 2:
-    raise ValueError(f'pred has shape {pred.shape} and gt {gt.shape}; expected the same '
-                     '(..., N, D)')
-
-
-def procrustes_transform(pred, gt, valid=None):
-  """The similarity transform x -> scale * R x + t that best maps pred onto gt (Umeyama).
-
-  Minimises sum_n valid_n |scale R pred_n + t - gt_n|^2 over rotations R (det +1: a
-  reflection is never chosen, even where it would fit better), scale > 0 and t.
-
-  Args:
-    pred, gt: (..., N, D) point sets; leading dims are a batch.
-    valid: (..., N) or (N,) flags; only points with valid > 0 are fitted. None: all.
-  Returns:
-    scale (...,), rotation (..., D, D), translation (..., D), float64.
-  """
-  pred, gt = _as64(pred), _as64(gt)
-  _check_pair(pred, gt)
-  w = _weights(valid, pred.shape)[..., None]                    # (..., N, 1)
-  total = np.maximum(w.sum(-2), 1e-300)                         # (..., 1)
-  mu_p = (w * pred).sum(-2) / total                             # (..., D)
-  mu_g = (w * gt).sum(-2) / total
-  p, g = pred - mu_p[..., None, :], gt - mu_g[..., None, :]
-  cov = np.swapaxes(w * g, -1, -2) @ p / total[..., None]      # (..., D, D)
-  var_p = (w * p * p).sum((-2, -1)) / total[..., 0]             # (...,)
-  u, d, vt = np.linalg.svd(cov)
-  # det(U) det(V) = -1 means the best orthogonal map is a reflection: flip the axis of
-  # the smallest singular value instead (Umeyama's S matrix).
-  sign = np.where(np.linalg.det(u) * np.linalg.det(vt) < 0, -1.0, 1.0)
-  s = np.ones(d.shape)
-  s[..., -1] = sign
-  rotation = u @ (s[..., :, None] * vt)
-  # Degenerate sources (all points equal, or no valid point) keep their size.
-  scale = np.where(var_p > 0, (d * s).sum(-1) / np.where(var_p > 0, var_p, 1.0), 1.0)
-  translation = mu_g - scale[..., None] * np.einsum('...ij,...j->...i', rotation, mu_p)
-  return scale, rotation, translation
-
-
-def procrustes_align(pred, gt, valid=None):
-  """pred (..., N, D) mapped by `procrustes_transform(pred, gt, valid)`: (..., N, D) float64.
-
-  Every point is moved, the invalid ones too; only the valid ones chose the transform.
-  """
-  scale, rotation, translation = procrustes_transform(pred, gt, valid)
-  moved = _as64(pred) @ np.swapaxes(rotation, -1, -2)
-  return scale[..., None, None] * moved + translation[..., None, :]
-
-
-def root_align(points, root):
-  """Points relative to a root: (..., N, D) float64.
-
-  Args:
-    points: (..., N, D).
-    root: an int (the index of the root among the N points) or root points (..., D).
-  """
-  points = _as64(points)
-  if isinstance(root, (int, np.integer)):
-    root = points[..., root, :]
-  return points - _as64(root)[..., None, :]
-
-
-def point_errors(pred, gt):
-  """(..., N) Euclidean distance between corresponding points of (..., N, D); same unit."""
-  pred, gt = _as64(pred), _as64(gt)
-  _check_pair(pred, gt)
-  return np.linalg.norm(pred - gt, axis=-1)
-
-
-def _mean_error(errors, valid, unit_scale):
-  """(..., N) errors -> (...,) mean over valid points x unit_scale; NaN where none valid."""
-  w = _weights(valid, errors.shape + (1,))
-  count = w.sum(-1)
-  with np.errstate(invalid='ignore', divide='ignore'):
-    return np.where(count > 0, (w * errors).sum(-1) / count, np.nan) * unit_scale
-
-
-def mpjpe(pred, gt, valid=None, *, unit_scale=MM_PER_M):
-  """Mean per-point position error, no alignment (root-align first for MPJPE proper).
-
-  Args:
-    pred, gt: (..., N, D) in metres.
-    valid: (..., N) or (N,) flags, or None for all points.
-    unit_scale: multiplies the result: 1000 turns metres into millimetres.
-  Returns:
-    (...,) mean Euclidean error over valid points, millimetres; NaN with none valid.
-  """
-  return _mean_error(point_errors(pred, gt), valid, unit_scale)
-
-
-def pa_error(pred, gt, valid=None, *, unit_scale=MM_PER_M):
-  """Procrustes-aligned error: `procrustes_align` on the valid points, then `mpjpe`.
-
-  Args: as `mpjpe` (metres in). Returns: (...,) millimetres.
-  """
-  return mpjpe(procrustes_align(pred, gt, valid), gt, valid, unit_scale=unit_scale)
-
-
-def pck(errors, threshold, valid=None):
-  """Percentage of correct keypoints: the fraction of valid errors <= threshold.
-
-  Args:
-    errors: (...) point errors, pooled over every axis (mm).
-    threshold: a scalar or (T,) thresholds in the same unit.
-    valid: flags broadcastable to errors, or None.
-  Returns:
-    a float for a scalar threshold, else (T,); NaN when no error is valid.
-  """
-  errors = _as64(errors)
-  w = np.broadcast_to(np.ones((), bool) if valid is None else np.asarray(valid) > 0, errors.shape)
-  values = errors[w]
-  thresholds = _as64(threshold)
-  if values.size == 0:
-    curve = np.full(thresholds.shape, np.nan)
-  else:
-    curve = (values[:, None] <= thresholds.reshape(-1)[None]).mean(0).reshape(thresholds.shape)
-  return float(curve) if curve.ndim == 0 else curve
-
-
-def auc_of_curve(curve, thresholds):
-  """Trapezoid area under a PCK curve (T,) over thresholds (T,), divided by their range."""
-  curve, thresholds = _as64(curve), _as64(thresholds)
-  if thresholds.ndim != 1 or thresholds.size < 2 or np.any(np.diff(thresholds) <= 0):
-    raise ValueError('thresholds must be (T,) increasing, T >= 2')
-  area = ((curve[1:] + curve[:-1]) / 2 * np.diff(thresholds)).sum()
-  return float(area / (thresholds[-1] - thresholds[0]))
-
-
-def auc(errors, thresholds=HAND_AUC_THRESHOLDS_MM, valid=None):
-  """Area under the PCK curve, in [0, 1] (FreiHAND's `get_measures` normalisation).
-
-  Args:
-    errors: (...) point errors in mm (pooled).
-    thresholds: (T,) increasing, mm; default 0..50 mm in 20 steps, as the hand papers.
-    valid: flags broadcastable to errors, or None.
-  """
-  return auc_of_curve(pck(errors, _as64(thresholds).reshape(-1), valid), thresholds)
 
 
 # ------------------------------------------------------------------------ parameter sets
@@ -317,7 +160,7 @@ def _finite_samples(*points):
 
 def _pck_counts(errors_mm, valid, thresholds):
   """(n, T) number of valid points per sample with error <= each threshold."""
-  w = _weights(valid, errors_mm.shape + (1,)) > 0
+  w = metrics.point_weights(valid, errors_mm.shape + (1,)) > 0
   return ((errors_mm[..., None] <= thresholds) & w[..., None]).sum(-2)
 
 
@@ -336,27 +179,29 @@ def _chunk_metrics(pred_out, gt_out, model, mapping, root_index, thresholds):
     pjs, gjs, valid = pj[:, :model.num_joints], gj[:, :model.num_joints], None
   else:
     pjs, gjs, valid = mapping.apply(pj, pv), mapping.apply(gj, gv), mapping.valid
-  joint_err = point_errors(root_align(pjs, p_root), root_align(gjs, g_root))
-  vert_err = point_errors(root_align(pv, p_root), root_align(gv, g_root))
-  pa_joint_err = point_errors(procrustes_align(pjs, gjs, valid), gjs) * MM_PER_M
-  pa_vert_err = point_errors(procrustes_align(pv, gv), gv) * MM_PER_M
-  out = {'mpjpe': _mean_error(joint_err, valid, MM_PER_M),
-         'pa_mpjpe': _mean_error(pa_joint_err, valid, 1.0),
-         'mpvpe': _mean_error(vert_err, None, MM_PER_M),
-         'pa_mpvpe': _mean_error(pa_vert_err, None, 1.0),
+  mm = metrics.MM_PER_M
+  joint_err = metrics.point_errors(metrics.root_align(pjs, p_root),
+                                   metrics.root_align(gjs, g_root))
+  vert_err = metrics.point_errors(metrics.root_align(pv, p_root), metrics.root_align(gv, g_root))
+  pa_joint_err = metrics.point_errors(metrics.procrustes_align(pjs, gjs, valid), gjs) * mm
+  pa_vert_err = metrics.point_errors(metrics.procrustes_align(pv, gv), gv) * mm
+  out = {'mpjpe': metrics.mean_error(joint_err, valid, mm),
+         'pa_mpjpe': metrics.mean_error(pa_joint_err, valid, 1.0),
+         'mpvpe': metrics.mean_error(vert_err, None, mm),
+         'pa_mpvpe': metrics.mean_error(pa_vert_err, None, 1.0),
          '_finite_mesh': finite}
   if thresholds is not None:
     out['_pck_joints'] = _pck_counts(pa_joint_err, valid, thresholds)
     out['_pck_vertices'] = _pck_counts(pa_vert_err, None, thresholds)
-    out['_num_joints'] = _weights(valid, pa_joint_err.shape + (1,)).sum(-1)
+    out['_num_joints'] = metrics.point_weights(valid, pa_joint_err.shape + (1,)).sum(-1)
     out['_num_vertices'] = np.full(len(pv), float(pv.shape[1]))
   return out
 
 
 def _default_thresholds(family, auc_thresholds):
   if auc_thresholds is None:
-    return HAND_AUC_THRESHOLDS_MM if family == 'mano' else None
-  thresholds = _as64(auc_thresholds).reshape(-1)
+    return metrics.HAND_AUC_THRESHOLDS_MM if family == 'mano' else None
+  thresholds = metrics.as_float64(auc_thresholds).reshape(-1)
   return thresholds if thresholds.size else None
 
 
@@ -454,7 +299,7 @@ def _summarise(per_sample, ids, info, thresholds):
       total = per_sample[f'_num_{kind}'].sum()
       curve = per_sample[f'_pck_{kind}'].sum(0) / total if total else np.full(
           len(thresholds), np.nan)
-      result[f'auc_pa_{kind}'] = auc_of_curve(curve, thresholds)
+      result[f'auc_pa_{kind}'] = metrics.auc_of_curve(curve, thresholds)
     result['auc_thresholds_mm'] = [float(t) for t in thresholds]
   result['per_sample'] = {'ids': list(ids), **{m: per_sample[m] for m in METRICS}}
   if 'implausible' in per_sample:
@@ -494,7 +339,7 @@ def evaluate_params(pred, gt, body_model, *, joint_mapping=None, root_index=0, i
     ids: (N,) names of the samples for the per-sample lists; default 0..N-1.
     chunk_size: samples per forward pass.
     auc_thresholds: (T,) mm for the PCK AUC of the PA-aligned joints and vertices;
-      None: `HAND_AUC_THRESHOLDS_MM` for MANO, no AUC for the others.
+      None: `metrics.HAND_AUC_THRESHOLDS_MM` for MANO, no AUC for the others.
   Returns:
     {'count': N, 'mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe': means over samples (mm),
      'auc_pa_joints', 'auc_pa_vertices', 'auc_thresholds_mm' (with thresholds),
@@ -948,14 +793,13 @@ def main(argv=None):
   return 0
 
 
-__all__ = ['MM_PER_M', 'HAND_AUC_THRESHOLDS_MM', 'ABSURD_PARAM', 'EvaluationError',
-           'procrustes_transform', 'procrustes_align', 'root_align', 'point_errors', 'mpjpe',
-           'pa_error', 'pck', 'auc', 'auc_of_curve', 'evaluate_params', 'load_entries', 'hand_side',
-           'gt_from_samples', 'sample_key', 'stack_entries', 'GENDER_KEY', 'GENDERS',
-           'check_gender', 'split_genders', 'gt_model_of', 'load_models',
-           'FACE_CONTOUR_FAMILIES', 'load_with_face_contour',
-           'evaluate_entries', 'evaluate_files', 'row_problems',
-           'format_table', 'main']
+__all__ = [
+    'ABSURD_PARAM', 'EvaluationError', 'evaluate_params', 'load_entries', 'hand_side',
+    'gt_from_samples', 'sample_key', 'stack_entries', 'GENDER_KEY', 'GENDERS', 'check_gender',
+    'split_genders', 'gt_model_of', 'load_models', 'FACE_CONTOUR_FAMILIES',
+    'load_with_face_contour', 'evaluate_entries', 'evaluate_files', 'row_problems',
+    'format_table', 'main',
+]
 
 
 if __name__ == '__main__':

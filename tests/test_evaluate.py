@@ -15,6 +15,7 @@ import body_models
 from body_models import synthetic
 from neuralannot_jax import evaluate
 from neuralannot_jax import export
+from neuralannot_jax import metrics
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pw3d
 from neuralannot_jax.data import sample as sample_lib
@@ -35,40 +36,40 @@ def test_similarity_transform_gives_zero_pa_error_and_known_mpjpe():
   scale = np.array([0.5, 1.0, 1.7, 3.0])
   shift = np.array([[0.1, -0.2, 2.0], [0, 0, 0], [1, 1, 1], [-3, 0.5, 0]])
   moved = scale[:, None, None] * np.einsum('bij,bnj->bni', rot, points) + shift[:, None]
-  np.testing.assert_allclose(evaluate.pa_error(moved, points), 0, atol=1e-9)
-  np.testing.assert_allclose(evaluate.procrustes_align(moved, points), points, atol=1e-12)
+  np.testing.assert_allclose(metrics.pa_error(moved, points), 0, atol=1e-9)
+  np.testing.assert_allclose(metrics.procrustes_align(moved, points), points, atol=1e-12)
   # Closed forms of the unaligned error: a pure shift moves every point by |t|; doubling
   # points on the unit sphere about the origin moves each by 1 m.
   t = np.array([0.003, -0.004, 0.012])                             # |t| = 13 mm
-  np.testing.assert_allclose(evaluate.mpjpe(points + t, points), [13.0] * 4)
+  np.testing.assert_allclose(metrics.mpjpe(points + t, points), [13.0] * 4)
   sphere = points / np.linalg.norm(points, axis=-1, keepdims=True)
-  np.testing.assert_allclose(evaluate.mpjpe(2 * sphere, sphere), [1000.0] * 4)
-  np.testing.assert_allclose(evaluate.mpjpe(2 * sphere, sphere, unit_scale=1), [1.0] * 4)
+  np.testing.assert_allclose(metrics.mpjpe(2 * sphere, sphere), [1000.0] * 4)
+  np.testing.assert_allclose(metrics.mpjpe(2 * sphere, sphere, unit_scale=1), [1.0] * 4)
 
 
 def test_constant_offset_vanishes_after_root_alignment():
   gt = random_points((2, 17, 3), seed=2)
   pred = gt + np.array([0.03, 0.04, 0.0])                          # 50 mm everywhere
-  np.testing.assert_allclose(evaluate.mpjpe(pred, gt), [50.0, 50.0])
+  np.testing.assert_allclose(metrics.mpjpe(pred, gt), [50.0, 50.0])
   np.testing.assert_allclose(
-      evaluate.mpjpe(evaluate.root_align(pred, 0), evaluate.root_align(gt, 0)), 0, atol=1e-9)
+      metrics.mpjpe(metrics.root_align(pred, 0), metrics.root_align(gt, 0)), 0, atol=1e-9)
   # Root given as points: the same.
   np.testing.assert_allclose(
-      evaluate.root_align(pred, pred[:, 5]), evaluate.root_align(gt, 5), atol=1e-12)
+      metrics.root_align(pred, pred[:, 5]), metrics.root_align(gt, 5), atol=1e-12)
 
 
 def test_procrustes_matches_scipy():
   gt = random_points((25, 3), seed=3)
   true_rot = Rotation.from_rotvec([0.3, -1.1, 0.7])
   pred = 0.8 * true_rot.inv().apply(gt) + [0.5, 0.1, -0.2] + 0.01 * random_points((25, 3), 4)
-  scale, rot, shift = evaluate.procrustes_transform(pred, gt)
+  scale, rot, shift = metrics.procrustes_transform(pred, gt)
   # The best rotation between the centred sets, as scipy finds it.
   ref_rot, _ = Rotation.align_vectors(gt - gt.mean(0), pred - pred.mean(0))
   np.testing.assert_allclose(rot, ref_rot.as_matrix(), atol=1e-9)
   # scipy's procrustes scales both sets to unit norm: its disparity times |gt_c|^2 is our
   # residual sum of squares.
   _, _, disparity = scipy_procrustes(gt, pred)
-  residual = ((evaluate.procrustes_align(pred, gt) - gt) ** 2).sum()
+  residual = ((metrics.procrustes_align(pred, gt) - gt) ** 2).sum()
   np.testing.assert_allclose(residual, disparity * ((gt - gt.mean(0)) ** 2).sum(), rtol=1e-9)
   np.testing.assert_allclose(scale, 1 / 0.8, rtol=0.02)   # pred was shrunk by 0.8
 
@@ -77,7 +78,7 @@ def test_procrustes_closed_form_quarter_turn():
   square = np.array([[1.0, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0], [0, 0, 1]])
   rz = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
   gt = 2.0 * square @ rz.T + [1.0, 2.0, 3.0]
-  scale, rot, shift = evaluate.procrustes_transform(square, gt)
+  scale, rot, shift = metrics.procrustes_transform(square, gt)
   np.testing.assert_allclose(scale, 2.0, atol=1e-12)
   np.testing.assert_allclose(rot, rz, atol=1e-12)
   np.testing.assert_allclose(shift, [1.0, 2.0, 3.0], atol=1e-12)
@@ -86,9 +87,9 @@ def test_procrustes_closed_form_quarter_turn():
 def test_procrustes_never_reflects():
   pred = random_points((40, 3), seed=5)
   mirrored = pred * [-1.0, 1.0, 1.0]
-  _, rot, _ = evaluate.procrustes_transform(pred, mirrored)
+  _, rot, _ = metrics.procrustes_transform(pred, mirrored)
   np.testing.assert_allclose(np.linalg.det(rot), 1.0, atol=1e-9)
-  assert evaluate.pa_error(pred, mirrored) > 100   # a mirror image is not a rotation
+  assert metrics.pa_error(pred, mirrored) > 100   # a mirror image is not a rotation
   # scipy's plain orthogonal Procrustes would take the reflection (det -1).
   _, _, disparity = scipy_procrustes(mirrored, pred)
   assert disparity < 1e-12
@@ -100,30 +101,30 @@ def test_valid_points_choose_the_alignment():
   valid = np.ones(20)
   valid[[2, 11]] = 0
   pred[:, [2, 11]] += 5.0                                          # wild invalid points
-  np.testing.assert_allclose(evaluate.pa_error(pred, gt, valid), 0, atol=1e-9)
-  assert np.all(evaluate.pa_error(pred, gt) > 100)
-  np.testing.assert_allclose(evaluate.mpjpe(gt + 0.001, gt, np.zeros(20)), np.nan)
+  np.testing.assert_allclose(metrics.pa_error(pred, gt, valid), 0, atol=1e-9)
+  assert np.all(metrics.pa_error(pred, gt) > 100)
+  np.testing.assert_allclose(metrics.mpjpe(gt + 0.001, gt, np.zeros(20)), np.nan)
 
 
 def test_procrustes_is_batched():
   gt = random_points((2, 3, 10, 3), seed=7)
   pred = gt + 0.1 * random_points((2, 3, 10, 3), seed=8)
-  batched = evaluate.procrustes_align(pred, gt)
+  batched = metrics.procrustes_align(pred, gt)
   for i in range(2):
     for j in range(3):
-      np.testing.assert_allclose(batched[i, j], evaluate.procrustes_align(pred[i, j], gt[i, j]))
+      np.testing.assert_allclose(batched[i, j], metrics.procrustes_align(pred[i, j], gt[i, j]))
 
 
 def test_auc_and_pck():
-  assert evaluate.auc(np.zeros((5, 21))) == pytest.approx(1.0)
-  assert evaluate.auc(np.full((5, 21), 1e6)) == pytest.approx(0.0)
+  assert metrics.auc(np.zeros((5, 21))) == pytest.approx(1.0)
+  assert metrics.auc(np.full((5, 21), 1e6)) == pytest.approx(0.0)
   # By hand: PCK at 0, 20, 40 mm is 1/4, 2/4, 3/4; trapezoids 7.5 + 12.5 over 40 mm.
   errors = np.array([0.0, 10.0, 30.0, 60.0])
-  assert evaluate.auc(errors, [0.0, 20.0, 40.0]) == pytest.approx(0.5)
-  assert evaluate.pck(errors, 30.0) == pytest.approx(0.75)
-  np.testing.assert_allclose(evaluate.pck(errors, [5.0, 100.0]), [0.25, 1.0])
-  assert evaluate.pck(errors, 5.0, valid=[0, 1, 1, 1]) == pytest.approx(0.0)
-  assert evaluate.HAND_AUC_THRESHOLDS_MM[0] == 0 and evaluate.HAND_AUC_THRESHOLDS_MM[-1] == 50
+  assert metrics.auc(errors, [0.0, 20.0, 40.0]) == pytest.approx(0.5)
+  assert metrics.pck(errors, 30.0) == pytest.approx(0.75)
+  np.testing.assert_allclose(metrics.pck(errors, [5.0, 100.0]), [0.25, 1.0])
+  assert metrics.pck(errors, 5.0, valid=[0, 1, 1, 1]) == pytest.approx(0.0)
+  assert metrics.HAND_AUC_THRESHOLDS_MM[0] == 0 and metrics.HAND_AUC_THRESHOLDS_MM[-1] == 50
 
 
 # ------------------------------------------------------------------------ parameter sets

@@ -27,6 +27,7 @@ import numpy as np
 
 import body_models
 from neuralannot_jax import evaluate
+from neuralannot_jax import metrics
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data.synthetic import common
 
@@ -65,13 +66,13 @@ def _errors(pred, gt, valid, centre):
     return {'count': 0, 'mpjpe': None, 'pa_mpjpe': None}
   w = valid[None, :, None]
   if centre == 'root':
-    pred_c, gt_c = evaluate.root_align(pred, 0), evaluate.root_align(gt, 0)
+    pred_c, gt_c = metrics.root_align(pred, 0), metrics.root_align(gt, 0)
   else:
     pred_c = pred - (pred * w).sum(1, keepdims=True) / valid.sum()
     gt_c = gt - (gt * w).sum(1, keepdims=True) / valid.sum()
   return {'count': int(len(pred)),
-          'mpjpe': float(np.mean(evaluate.mpjpe(pred_c, gt_c, valid))),
-          'pa_mpjpe': float(np.mean(evaluate.pa_error(pred, gt, valid)))}
+          'mpjpe': float(np.mean(metrics.mpjpe(pred_c, gt_c, valid))),
+          'pa_mpjpe': float(np.mean(metrics.pa_error(pred, gt, valid)))}
 
 
 def _without_per_sample(result):
