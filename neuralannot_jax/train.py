@@ -69,7 +69,7 @@ class TrainConfig:
     num_landmarks: the body model's face landmark count (`BodyModel.num_landmarks`), which
       face joint sets are read from; `train` sets it from the model it loads.
     vposer_path: VPoser weights for 'wild' SMPL / SMPL-X; None draws random weights (tests only).
-    depth: ResNet depth, 18, 34 or 50.
+    depth: ResNet depth, 10, 18, 34 or 50 (10: one block per stage, for CPU trials).
     backbone_weights: optional converted torchvision .npz (`resnet.load_weights`).
     crop_size: network input side S in pixels.
     batch_size: per-process batch size (a multiple of the local device count).

@@ -37,7 +37,7 @@ def root(tmp_path_factory):
 
 
 def _config(root, **kw):
-  values = dict(model_path=root, family='smpl', mode='mocap', joint_set='H36M_17', depth=18,
+  values = dict(model_path=root, family='smpl', mode='mocap', joint_set='H36M_17', depth=10,
                 crop_size=CROP, batch_size=4, num_workers=0, progress=False, seed=0)
   values.update(kw)
   return train_lib.TrainConfig(**values)

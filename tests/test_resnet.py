@@ -1,6 +1,7 @@
 """ResNet backbone: parity with a torch.nn ResNet in torchvision's layout, weights I/O, training."""
 
 import pathlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +100,30 @@ def test_resnet18_matches_torch_in_eval_mode(reference18, converted18):
   assert got.shape == (2, 512) and np.abs(want).max() > 0.1
   np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
   assert model.feature_map(jnp.asarray(x)).shape == (2, 3, 3, 512)
+
+
+def test_resnet10_is_resnet18_with_its_second_blocks_made_identities(converted18):
+  # A basic block whose last BatchNorm outputs zero returns relu(x) = x for its input x
+  # (itself a ReLU's output): so ResNet-18 (checked against torch above) with the second
+  # block of every stage zeroed so is ResNet-10 holding the weights of the first blocks.
+  ten = {k: v for k, v in converted18.items() if not re.match(r'layer\d\.1\.', k)}
+  assert set(ten) == set(resnet.param_shapes(10))
+  eighteen = dict(converted18)
+  for stage in range(1, 5):
+    for field in ('scale', 'bias'):
+      eighteen[f'layer{stage}.1.bn2.{field}'] = np.zeros_like(eighteen[f'layer{stage}.1.bn2.{field}'])
+  models = [_ours(10, ten), _ours(18, eighteen)]
+  x = jnp.asarray(_images((2, 72, 88, 3)))
+  got, want = (np.asarray(_eval(m)(x)) for m in models)
+  assert got.shape == (2, 512) and np.abs(want).max() > 0.1
+  np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+  with pytest.raises(resnet.WeightsError, match='no torchvision weights'):
+    resnet.convert_state_dict({}, 10)
+
+
+def _eval(model):
+  model.eval()
+  return model
 
 
 def test_resnet50_bottleneck_matches_torch():

@@ -61,7 +61,7 @@ def setup(tmp_path_factory):
 
 
 def config(root, **kw):
-  values = dict(model_path=root, family='smpl', mode='mocap', joint_set='H36M_17', depth=18,
+  values = dict(model_path=root, family='smpl', mode='mocap', joint_set='H36M_17', depth=10,
                 crop_size=CROP, batch_size=BATCH, lr=1e-3, num_steps=4, checkpoint_every=2,
                 log_every=1, num_workers=0, progress=False, seed=0,
                 # Adam in its linear regime (see test_four_devices_match_one); also one
@@ -114,7 +114,7 @@ def test_joint_encoder_sees_hand_joints_at_about_unit_scale(tmp_path):
   out = body_models.forward(mano, hand_pose=rng.uniform(-0.5, 0.5, (8, 45)).astype(np.float32))
   joints = np.asarray(out.joints)
   rel = joints - joints[:, :1]
-  cfg = config(str(tmp_path), family='mano', joint_set='MANO_21', depth=18)
+  cfg = config(str(tmp_path), family='mano', joint_set='MANO_21', depth=10)
   model, _ = train_lib.create_train_state(cfg, train_lib.make_mesh())
   rms = np.sqrt(np.mean(np.square(rel / model.joint_encoder.scale)))
   assert 0.3 < rms < 3.0, rms

@@ -26,7 +26,7 @@ import module_files  # pylint: disable=wrong-import-order
 # Jitted: an eager SMPL-X pass costs seconds of op-by-op dispatch.
 _forward = jax.jit(body_models.forward)
 TOL = 1e-4   # rad
-PART_TINY = {'model.crop_size': 32, 'train.batch_size': 4, 'train.num_steps': 1,
+PART_TINY = {'model.depth': 10, 'model.crop_size': 32, 'train.batch_size': 4, 'train.num_steps': 1,
              'train.lr_boundaries': (), 'train.checkpoint_every': 1, 'train.log_every': 1,
              'annotate.batch_size': 4, 'stages': 'train,annotate',
              'model.pose_prior.num_steps': 10, 'model.pose_prior.num_poses': 128,

@@ -134,7 +134,7 @@ def measure(steppers, warmup, rounds, steps):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--depth', type=int, default=50, choices=sorted(resnet.SPECS))
+  parser.add_argument('--depth', type=int, default=50, choices=resnet.TORCHVISION_DEPTHS)
   parser.add_argument('--batch', type=int, default=8)
   parser.add_argument('--sizes', default='256,128', help='comma-separated image sides')
   parser.add_argument('--optimizer', choices=('sgd', 'adam'), default='sgd')

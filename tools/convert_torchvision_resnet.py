@@ -198,7 +198,7 @@ def main(argv=None):
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--pth', required=True,
                       help='torchvision state dict (.pth) or .safetensors, e.g. resnet50-0676ba61.pth')
-  parser.add_argument('--depth', type=int, choices=sorted(resnet.SPECS),
+  parser.add_argument('--depth', type=int, choices=resnet.TORCHVISION_DEPTHS,
                       help='ResNet depth (default: read off the keys)')
   parser.add_argument('--out', required=True, help='output .npz (written atomically)')
   parser.add_argument('--verify', action='store_true',
