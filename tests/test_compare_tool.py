@@ -111,29 +111,49 @@ def test_report_only_reports_finished_runs_and_runs_nothing(tmp_path, monkeypatc
   (finished / 'train').mkdir(parents=True)
   (finished / 'train' / 'metrics.jsonl').write_text(
       json.dumps({'step': 40, 'images_per_s': 320.0}) + '\n')
-  (finished / 'comparison.json').write_text(json.dumps({**_result(9.8, 8.8), 'train_steps': 40}))
+  (finished / 'comparison.json').write_text(json.dumps(
+      {**_result(9.8, 8.8), 'train_steps': 40, 'settings': {'model.depth': 50}}))
+  # A fit made under other --set fields is not this comparison's: left out.
+  (tmp_path / 'hand_3d' / 'smplify').mkdir()
+  (tmp_path / 'hand_3d' / 'smplify' / 'comparison.json').write_text(json.dumps(
+      {**_result(8.1, 7.8), 'train_steps': 40, 'settings': {'model.depth': 18}}))
   out = tmp_path / 'report.md'
-  results = tool.main(['--regimes', 'hand_3d,body_2d', '--steps', '40', '--num_images', '10',
-                       '--workdir', str(tmp_path), '--out', str(out), '--report_only',
-                       '--set', 'model.depth=50'])
+  argv = ['--regimes', 'hand_3d,body_2d', '--steps', '40', '--num_images', '10',
+          '--workdir', str(tmp_path), '--out', str(out), '--report_only']
+  results = tool.main(argv + ['--set', 'model.depth=50'])
   assert list(results) == ['hand_3d'] and list(results['hand_3d']) == ['neuralannot']
   # Its training time is read off its log: 40 steps of 32 images at 320 images/s.
   assert results['hand_3d']['neuralannot']['train_seconds'] == pytest.approx(4.0)
   text = out.read_text()
   assert '| NeuralAnnot (ours) | 9.8 |' in text and 'SMPLify-X style fitting |' not in text
   assert 'ResNet-50' in text and 'Table 5' not in text
+  # Nothing finished under these settings: no report, and the stale one is gone.
+  with pytest.raises(SystemExit, match='no finished run'):
+    tool.main(argv + ['--set', 'model.depth=34'])
+  assert not out.exists()
 
 
 def test_the_runs_of_a_regime_share_one_rendered_set(tmp_path):
   tool = _tool()
   network, fitter = tmp_path / 'neuralannot', tmp_path / 'smplify'
-  tool.share_rendered_set(str(network), str(fitter))
-  assert not (fitter / 'data').exists()       # nothing rendered yet: nothing to share
   (network / 'data' / 'freihand').mkdir(parents=True)
-  tool.share_rendered_set(str(network), str(fitter))
+  tool.share_rendered_set(str(network), str(fitter), 'freihand')
+  assert not (fitter / 'data').exists()       # not finished rendering: nothing to share
+  (network / 'data' / 'freihand' / '.complete').write_text('{}')
+  tool.share_rendered_set(str(network), str(fitter), 'freihand')
   assert (fitter / 'data').is_symlink() and (fitter / 'data' / 'freihand').is_dir()
-  # A run's own set is never replaced.
+  # Relative: the work directories can move together.
+  moved = tmp_path.parent / (tmp_path.name + '_moved')
+  tmp_path.rename(moved)
+  assert (moved / 'smplify' / 'data' / 'freihand' / '.complete').exists()
+  moved.rename(tmp_path)
+  # A run's own set is never replaced; a link pointing nowhere is.
   own = tmp_path / 'other'
   (own / 'data').mkdir(parents=True)
-  tool.share_rendered_set(str(network), str(own))
+  tool.share_rendered_set(str(network), str(own), 'freihand')
   assert not (own / 'data').is_symlink()
+  broken = tmp_path / 'broken'
+  broken.mkdir()
+  (broken / 'data').symlink_to(tmp_path / 'nowhere')
+  tool.share_rendered_set(str(network), str(broken), 'freihand')
+  assert (broken / 'data' / 'freihand' / '.complete').exists()

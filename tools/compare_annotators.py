@@ -154,6 +154,7 @@ def run_regime(regime, args):
   annotators = ['neuralannot', 'smplify', 'neuralannot_refine']
   if two_stage_steps(regime, args):
     annotators += ['neuralannot_2', 'neuralannot_2_refine']
+  settings = dict(getattr(args, 'set', None) or {})
   for annotator in annotators:
     config = regime_config(regime, annotator, args, prior)
     workdir = os.path.abspath(config.workdir)
@@ -167,17 +168,22 @@ def run_regime(regime, args):
       if annotator.startswith('neuralannot') and result.get('train_steps') != int(
           config.train.num_steps):
         result = None    # another schedule's network: train on (or again) and re-annotate
+      elif result.get('settings', {}) != settings:
+        result = None    # made under other --set fields: not this comparison's
+    if annotator.startswith('neuralannot_2') and 'neuralannot_refine' not in results:
+      continue     # stage two without its stage one (--report_only): no fair row
     if result is None and getattr(args, 'report_only', False):
       continue     # not finished: left out of the report, nothing is run
     if result is None:
-      share_rendered_set(os.path.join(args.workdir, regime, 'neuralannot'), workdir)
+      share_rendered_set(os.path.join(args.workdir, regime, 'neuralannot'), workdir,
+                         REGIMES[regime][0])
       summary = experiment.run(config)
       with open(os.path.join(workdir, f'{output}.record.json')) as f:
         record = json.load(f)
       scores = summary['evaluation']
       result = {'samples': int(record['samples']), 'annotate_seconds': float(record['seconds']),
                 'train_seconds': summary.get('train_seconds'),
-                'train_steps': int(config.train.num_steps),
+                'train_steps': int(config.train.num_steps), 'settings': settings,
                 **{k: scores[k] for k in ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe')}}
       if 'implausible_pct' in scores:
         result['implausible_pct'] = scores['implausible_pct']
@@ -189,7 +195,7 @@ def run_regime(regime, args):
       export.write_json(done, result)
     if annotator.startswith('neuralannot'):
       result['train_seconds'] = train_seconds(workdir, int(config.train.batch_size))
-    if annotator.startswith('neuralannot_2') and 'neuralannot_refine' in results:
+    if annotator.startswith('neuralannot_2'):
       # Stage two's cost includes stage one's training and refinement pass.
       result['train_seconds'] += (results['neuralannot_refine']['train_seconds']
                                   + results['neuralannot_refine']['annotate_seconds'])
@@ -201,15 +207,20 @@ def run_regime(regime, args):
   return results
 
 
-def share_rendered_set(source_workdir, workdir):
+def share_rendered_set(source_workdir, workdir, kind):
   """Links <workdir>/data to the set already rendered in <source_workdir>/data: every run
   of a regime renders the same set (same kind, size, count, seed; the run checks the set's
-  marker), and rendering it again cost a minute per run."""
+  marker), and rendering it again cost a minute per run. Only a finished set (its marker
+  written) is shared; the link is relative, so the work directories can move together."""
   source, target = (os.path.abspath(os.path.join(w, 'data')) for w in (source_workdir, workdir))
-  if source == target or not os.path.isdir(source) or os.path.lexists(target):
+  if source == target or not os.path.exists(os.path.join(source, kind, '.complete')):
+    return
+  if os.path.islink(target) and not os.path.exists(target):
+    os.remove(target)     # a link left pointing nowhere
+  if os.path.lexists(target):
     return
   os.makedirs(workdir, exist_ok=True)
-  os.symlink(source, target)
+  os.symlink(os.path.relpath(source, workdir), target)
 
 
 def train_seconds(workdir, batch_size):
@@ -403,6 +414,10 @@ def main(argv=None):
   regimes = parse_regimes(parser, args.regimes)
   from neuralannot_jax import export  # pylint: disable=import-outside-toplevel
   results = {}
+  if args.report_only:
+    for stale in (args.out, os.path.join(args.workdir, 'comparison.json')):
+      if os.path.exists(stale):
+        os.remove(stale)      # written again below from the finished runs, or not at all
   for regime in regimes:
     results[regime] = run_regime(regime, args)
     if not results[regime]:
@@ -414,6 +429,8 @@ def main(argv=None):
     export.write_json(os.path.join(args.workdir, 'comparison.json'), results)
     with export.atomic_open(args.out, 'w') as f:
       f.write(markdown(results, args))
+  if not results:
+    sys.exit(f'no finished run under {args.workdir} for {",".join(regimes)}: no report written')
   print(f'wrote {args.out}')
   return results
 

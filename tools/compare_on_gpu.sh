@@ -24,9 +24,9 @@
 # (SIGINT: checkpoints are kept, the work directory resumes) and the report shows the runs
 # that finished.
 set -u
+out=$(realpath -m "${1:-work_dir/compare_on_gpu}")     # from the caller's directory
 cd "$(dirname "$0")/.."
-out=${1:-work_dir/compare_on_gpu}
-workdir=${WORKDIR:-$out/runs}
+workdir=$(realpath -m "${WORKDIR:-$out/runs}")
 regimes=${REGIMES:-body_3d,body_2d,hand_3d,hand_2d}
 mkdir -p "$out" "$workdir"
 # The checkout itself, installed or not (a device machine runs it as copied).
@@ -38,19 +38,28 @@ settings=(
   --set "model.depth=${DEPTH:-50}" --set "model.crop_size=${CROP:-256}"
   --set "dataset.synthetic.size=${SIZE:-256}" --set "train.batch_size=${BATCH:-64}"
   --set "annotate.batch_size=${BATCH:-64}" --set "model.compute_dtype=${DTYPE:-bfloat16}"
-  --set "train.num_workers=${WORKERS:-4}" ${EXTRA:-}
+  --set "train.num_workers=${WORKERS:-4}"
 )
+set -f                                   # EXTRA's words are options, never file patterns
+read -ra extra <<< "${EXTRA:-}"
+settings+=("${extra[@]}")
+set +f
 
 python3 -c 'import jax, flax; print("jax", jax.__version__, "flax", flax.__version__, jax.devices())' \
   || exit 1
 # Four processes on one GPU: each takes a fifth of its memory instead of JAX's default 75%.
 export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.2}
+rm -f "$out/COMPARISON_GPU.md" "$out/comparison.json" "$out/runs.tgz"
 start=$(date +%s)
+pids=()
 for regime in ${regimes//,/ }; do
   timeout -s INT -k 20 "${BUDGET_S:-420}" python3 -u tools/compare_annotators.py \
     --regimes "$regime" "${settings[@]}" --out "$workdir/$regime.md" > "$workdir/$regime.log" 2>&1 &
+  pids+=($!)
 done
-wait
+# timeout runs each in its own process group: a Ctrl-C here must reach them too.
+trap 'kill -INT "${pids[@]}" 2>/dev/null' INT TERM
+wait || wait     # a trapped signal ends the first wait early
 echo "runs: $(( $(date +%s) - start )) s"
 for regime in ${regimes//,/ }; do
   echo "== $regime"; tr "\r" "\n" < "$workdir/$regime.log" | tail -n 3
