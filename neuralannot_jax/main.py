@@ -130,13 +130,12 @@ def unknown_override_message(argv):
   ml_collections applies the overrides while absl parses the flags, before `main` runs,
   and a misspelt field ended the run in a traceback (KeyError: 'batch').
   """
-  value = config_argument(argv)
+  path = config_argument(argv)
   names = override_names(argv)
-  if value is None or not names:
+  if path is None or not names:
     return None
-  if not os.path.isfile(value):
+  if not os.path.isfile(path):
     return None          # a missing file is reported first; a 'file:arg' config is left to absl
-  path = value
   config = experiment.load_config(path)
   for name in names:
     node, walked = config, []

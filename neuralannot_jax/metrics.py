@@ -44,12 +44,12 @@ def procrustes_transform(pred, gt, valid=None):
   """
   pred, gt = as_float64(pred), as_float64(gt)
   _check_pair(pred, gt)
-  w = point_weights(valid, pred.shape)[..., None]                    # (..., N, 1)
+  w = point_weights(valid, pred.shape)[..., None]              # (..., N, 1)
   total = np.maximum(w.sum(-2), 1e-300)                         # (..., 1)
   mu_p = (w * pred).sum(-2) / total                             # (..., D)
   mu_g = (w * gt).sum(-2) / total
   p, g = pred - mu_p[..., None, :], gt - mu_g[..., None, :]
-  cov = np.swapaxes(w * g, -1, -2) @ p / total[..., None]      # (..., D, D)
+  cov = np.swapaxes(w * g, -1, -2) @ p / total[..., None]       # (..., D, D)
   var_p = (w * p * p).sum((-2, -1)) / total[..., 0]             # (...,)
   u, d, vt = np.linalg.svd(cov)
   # det(U) det(V) = -1 means the best orthogonal map is a reflection: flip the axis of

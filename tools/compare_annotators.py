@@ -106,8 +106,13 @@ def regime_config(regime, annotator, args, vposer_path=''):
         'train.two_stage.init': os.path.join(stage_one, 'pseudo_gt_refine.json'),
         'train.two_stage.init_weights': stage_one,
         **{f'train.two_stage.{k}': v for k, v in TWO_STAGE_WEIGHTS.items()}})
-  overrides.update(getattr(args, 'set', None) or {})   # --set: the user's word comes last
+  overrides.update(user_settings(args))   # --set: the user's word comes last
   return experiment.load_config(BASE_CONFIG, overrides)
+
+
+def user_settings(args):
+  """{field: value} of the --set options (none in an args without them)."""
+  return dict(getattr(args, 'set', None) or {})
 
 
 def parse_setting(text):
@@ -154,7 +159,7 @@ def run_regime(regime, args):
   annotators = ['neuralannot', 'smplify', 'neuralannot_refine']
   if two_stage_steps(regime, args):
     annotators += ['neuralannot_2', 'neuralannot_2_refine']
-  settings = dict(getattr(args, 'set', None) or {})
+  settings = user_settings(args)
   for annotator in annotators:
     config = regime_config(regime, annotator, args, prior)
     workdir = os.path.abspath(config.workdir)
@@ -304,11 +309,11 @@ def machine():
 
 
 def network_sentence(args):
-  """The network's settings as the runs used them (configs/synthetic_body.py and --set)."""
-  settings = dict(getattr(args, 'set', None) or {})
-  config = regime_config('body_2d', 'neuralannot', argparse.Namespace(
-      **{**vars(args), 'workdir': getattr(args, 'workdir', '.'), 'quiet': True,
-         'fit_batch': getattr(args, 'fit_batch', 32), 'set': settings}))
+  """The network's settings as the runs used them (configs/synthetic_body.py and --set;
+  the tool's per-regime fields do not touch these)."""
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  settings = user_settings(args)
+  config = experiment.load_config(BASE_CONFIG, settings)
   mocap_lr = settings.get('train.lr', MOCAP_LR)
   return (f'configs/synthetic_body.py{" with --set" if settings else ""}: ResNet-'
           f'{config.model.depth}, {config.model.crop_size} px crops from '
