@@ -3,6 +3,7 @@
     mirrored = mirror.mirror_params(params, 'smpl')    # the body seen in a mirror (x -> -x)
     turned = mirror.facing_twin(params, 'smpl')        # the same 2D skeleton, other facing
     turned = mirror.facing_twin_rotmats(rotmats, 'smpl')   # the same on (..., J, 3, 3)
+    swapped = mirror.palm_twin(params, model.joint_template, model.pose_mean)   # MANO
 
 Mirroring a mesh through the plane x = 0 of its frame gives the mesh of another body of
 the same family: each joint takes its left/right twin's rotation with the axis-angle
@@ -108,6 +109,51 @@ def facing_twin_rotmats(rotmats, family):
   twins = flip @ rotmats[..., flip_permutation(family), :, :] @ flip
   root = jnp.asarray(HALF_TURN_Y, rotmats.dtype) @ twins[..., 0, :, :]
   return twins.at[..., 0, :, :].set(root)
+
+
+def palm_normal(rest_joints, xp=np):
+  """(3,) unit normal out of a right hand's palm from MANO's rest joints (16, 3)."""
+  j = xp.asarray(rest_joints)
+  names = skeletons.MANO_JOINTS
+  at = lambda n: j[names.index(n)]
+  normal = xp.cross(at('index1') - at('wrist'), at('pinky1') - at('wrist'))
+  return normal / xp.linalg.norm(normal)
+
+
+def palm_twin(params, rest_joints, pose_mean):
+  """The MANO hand whose joints project nearly where `params`' do, palm and back swapped.
+
+  A hand's joints lie close to one plane, the palm's. Reflecting the posed hand through
+  its palm plane (H = I - 2 n n^T in the hand's frame, n = `palm_normal`) and then the
+  result through the wrist's depth (z -> -z in the camera frame) moves no joint in x or y
+  for a flat hand: under a distant camera both project alike, and 2D joints cannot tell
+  them apart. Both reflections together are a rotation: the global orient becomes
+  D R H (D = diag(1, 1, -1)), each finger joint's absolute rotation H R H (axis-angle
+  a -> -H a), so fingers curled toward the palm come out bent backwards, and the other
+  way round. The thumb's base sits off the palm plane (about 1 cm), so its joints move
+  a few millimetres. 'transl' and 'betas' are kept; the wrist (the root) stays put.
+
+  Args:
+    params: {'global_orient': (..., 3), 'hand_pose': (..., 45) full, relative to the
+      model's mean, ...}; numpy or jax arrays (traced ones too).
+    rest_joints: (16, 3) the model's rest joints (`model.joint_template`).
+    pose_mean: (16, 3) or (48,) the model's `pose_mean` (its hand mean).
+  Returns:
+    a dict with the same keys and shapes.
+  """
+  xp = _namespace(params)
+  orient, pose = xp.asarray(params['global_orient']), xp.asarray(params['hand_pose'])
+  n = palm_normal(xp.asarray(rest_joints, pose.dtype), xp)
+  reflect = xp.eye(3, dtype=pose.dtype) - 2.0 * n[:, None] * n[None, :]
+  mean = xp.asarray(pose_mean, pose.dtype).reshape(16, 3)[1:]
+  rot = rotations.axis_angle_to_matrix(orient)
+  depth = xp.asarray(np.diag([1.0, 1.0, -1.0]), rot.dtype)
+  out = dict(params)
+  out['global_orient'] = xp.asarray(
+      rotations.matrix_to_axis_angle(depth @ rot @ xp.asarray(reflect, rot.dtype)), orient.dtype)
+  absolute = pose.reshape(pose.shape[:-1] + (15, 3)) + mean
+  out['hand_pose'] = (-(absolute @ reflect.T) - mean).reshape(pose.shape)
+  return out
 
 
 def _namespace(params):

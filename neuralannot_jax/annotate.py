@@ -36,6 +36,7 @@ from neuralannot_jax.data import pipeline
 from neuralannot_jax.method import camera
 from neuralannot_jax.method import decode
 from neuralannot_jax.method import facing
+from neuralannot_jax.method import finger_prior
 from neuralannot_jax.method import losses
 from neuralannot_jax.models import batch_norm
 from neuralannot_jax.runtime import distributed
@@ -66,8 +67,9 @@ class Annotation:
   quality: Optional[dict] = None
 
 
-@functools.partial(nnx.jit, static_argnames=('step_spec', 'check_facing'))
-def predict(model, body_model, batch, vposer_params=None, *, step_spec, check_facing=False):
+@functools.partial(nnx.jit, static_argnames=('step_spec', 'check_facing', 'check_palm'))
+def predict(model, body_model, batch, vposer_params=None, *, step_spec, check_facing=False,
+            check_palm=False):
   """The network's parameters for one (sharded) batch, in inference mode.
 
   Args:
@@ -78,11 +80,14 @@ def predict(model, body_model, batch, vposer_params=None, *, step_spec, check_fa
     step_spec: train.StepSpec (head spec and joint mapping).
     check_facing: in-the-wild bodies: keep each row's prediction or its facing twin,
       whichever projects nearer the batch's GT 2D joints (`facing.choose`).
+    check_palm: hands from 2D joints: keep each row's hand or its palm twin, whichever
+      bends its fingers less far backwards (`finger_prior.choose_palm`).
   Returns:
     {smplx name: (B, ...)} axis-angle parameters with full hand poses and 'transl' (B, 3)
     of the virtual crop camera; plus 'joints' (B, T, 3): the dataset's joints of the mesh
     without translation (T = the joint set's size), and with `check_facing`, 'turned'
-    (B,) bool: the rows whose twin won.
+    (B,) bool: the rows whose twin won (bodies: the facing twin; hands with `check_palm`:
+    the palm twin).
   """
   spec, mapping = step_spec.spec, step_spec.mapping
   raw = model(*train_lib.network_inputs(model, batch, step_spec.root))
@@ -90,6 +95,10 @@ def predict(model, body_model, batch, vposer_params=None, *, step_spec, check_fa
   params = decode.decode(spec, parts, vposer_params=vposer_params,
                          hand_components=body_model.hand_components or None,
                          pose_mean=body_model.pose_mean)
+  swapped = None
+  if check_palm and palm_applies(spec):
+    params, swapped = finger_prior.choose_palm(params, body_model.joint_template,
+                                               body_model.pose_mean)
   pose = {k: v for k, v in params.items() if k != 'transl'}
   # A model loaded with use_pca takes PCA coefficients; the full poses go through a
   # model without PCA, which `forward` gets by the explicit hand pose width.
@@ -100,12 +109,19 @@ def predict(model, body_model, batch, vposer_params=None, *, step_spec, check_fa
     params, params['joints'], params['turned'] = facing.choose(
         full_pose_model(body_model), mapping, params, out.joints[:, 0], joints,
         batch['joints_2d'], batch['valid'], crop_size=spec.crop_size, focal=spec.focal)
+  if swapped is not None:
+    params['turned'] = swapped
   return params
 
 
 def facing_applies(spec):
   """Whether `predict`'s facing check runs for a head spec: bodies from 2D joints."""
   return spec.mode == 'wild' and spec.family in facing.FAMILIES
+
+
+def palm_applies(spec):
+  """Whether `predict`'s palm check runs for a head spec: MANO hands from 2D joints."""
+  return spec.mode == 'wild' and spec.family == 'mano'
 
 
 def full_pose_model(body_model):
@@ -219,7 +235,8 @@ def recalibrate_batch_norm(model, samples, *, crop_size, batch_size, num_batches
 
 def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
              vposer_params=None, num_workers=4, progress=True, refine=None,
-             batch_norm_batches=0, batch_norm_batch_size=None, check_facing=False):
+             batch_norm_batches=0, batch_norm_batch_size=None, check_facing=False,
+             check_palm=False):
   """Run the annotator over this process's share of `samples`, in order.
 
   Inference needs no collectives, so each process runs on its own devices over its own
@@ -248,6 +265,8 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
       batch, so that runs on different numbers of processes get the same statistics.
     check_facing: in-the-wild bodies: turn the rows that face the wrong way by their 2D
       joints' left/right labels (`facing.choose`), before any refinement.
+    check_palm: hands from 2D joints: swap palm and back where that unbends the fingers
+      (`finger_prior.choose_palm`), before any refinement.
   Returns:
     (annotations {ann_id: Annotation} of the share in sample order, loader): the loader's
     `skipped` lists the samples whose image could not be read.
@@ -277,7 +296,8 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
   try:
     for batch, ann_ids in loader:
       out = predict(model, body_model, pipeline.shard(train_lib.step_batch(batch), mesh),
-                    vposer_params, step_spec=step_spec, check_facing=check_facing)
+                    vposer_params, step_spec=step_spec, check_facing=check_facing,
+                    check_palm=check_palm)
       out = jax.device_get(out)
       turned += int(np.sum(np.asarray(out.pop('turned', False)) & np.asarray(batch['mask'])))
       if refine is not None:
@@ -291,6 +311,9 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
       bar.close()
   if check_facing and facing_applies(spec):
     logging.info('annotate: the facing check turned %d of %d bodies round', turned,
+                 len(annotations))
+  if check_palm and palm_applies(spec):
+    logging.info('annotate: the palm check swapped palm and back of %d of %d hands', turned,
                  len(annotations))
   return annotations, loader
 

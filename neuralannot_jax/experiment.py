@@ -182,6 +182,10 @@ def default_config():
   # In-the-wild bodies: turn a body that faces the wrong way by the GT 2D joints' left/right
   # labels (its facing twin fits them better; `facing.choose`). False: the network's facing.
   c.annotate.check_facing = True
+  # Hands from 2D joints: swap palm and back where the swapped hand's fingers bend less far
+  # backwards (2D joints cannot tell the two apart; `finger_prior.choose_palm`). The
+  # fitter's 'fitting.check_palm' does the same to its fits. False: as predicted.
+  c.annotate.check_palm = True
 
   # 'neuralannot' (train the network, annotate with it), 'smplify': the per-sample
   # SMPLify-X style baseline (`fitting`), fitted to the same samples, written alike; it has
@@ -208,6 +212,8 @@ def default_config():
   c.fitting.try_flip = True
   c.fitting.refine_steps = 200
   c.fitting.refine_lr = 0.01
+  # Hands from 2D joints: the palm check on each fit (as `annotate.check_palm`).
+  c.fitting.check_palm = True
   return c
 
 
@@ -591,7 +597,8 @@ def fitting_settings(config):
       steps_3d=int(f.steps_3d), lr_3d=float(f.lr_3d), steps_per_stage=int(f.steps_per_stage),
       lr_2d=float(f.lr_2d), sigma_px=float(f.sigma_px),
       reference_crop=int(f.reference_crop), try_flip=bool(f.try_flip),
-      refine_steps=int(f.refine_steps), refine_lr=float(f.refine_lr))
+      refine_steps=int(f.refine_steps), refine_lr=float(f.refine_lr),
+      check_palm=bool(f.check_palm))
 
 
 def latest_step(tconfig, train_dir):
@@ -665,7 +672,8 @@ def run(config):
     else:
       made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir),
                    'batch_norm_batches': int(config.annotate.batch_norm_batches),
-                   'check_facing': bool(config.annotate.check_facing)}
+                   'check_facing': bool(config.annotate.check_facing),
+                   'check_palm': bool(config.annotate.check_palm)}
       if annotator_name(config) == 'neuralannot_refine':
         settings = fitting_settings(config)
         made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr,
@@ -720,7 +728,8 @@ def run(config):
               num_workers=int(config.train.num_workers), progress=progress, refine=refine,
               batch_norm_batches=int(config.annotate.batch_norm_batches),
               batch_norm_batch_size=int(config.annotate.batch_size),
-              check_facing=bool(config.annotate.check_facing))
+              check_facing=bool(config.annotate.check_facing),
+              check_palm=bool(config.annotate.check_palm))
         return annotations, [samples[i].ann_id for i in sorted(loader.skipped)]
 
       # Every process writes its share as a shard (reused by a resumed run); process 0

@@ -49,6 +49,7 @@ from neuralannot_jax.data import pipeline
 from neuralannot_jax.method import camera
 from neuralannot_jax.method import decode
 from neuralannot_jax.method import facing
+from neuralannot_jax.method import finger_prior
 from neuralannot_jax.method import losses
 from neuralannot_jax.models import annotator as annotator_lib
 from neuralannot_jax.models import resnet
@@ -369,7 +370,9 @@ def loss_fn(model, body_model, batch, step_spec, vposer_params=None, joints_only
       rotmats=params['rotmats'][:, 1:], pose_reference=mean_rotations(body_model)[1:],
       pose_weights=losses.pose_rot_joint_weights(
           body_model.joint_names[1:params['rotmats'].shape[1]]),
-      hinges=_hinges_below_root(spec.family))
+      hinges=_hinges_below_root(spec.family),
+      finger_hinges=(finger_prior.finger_hinges(body_model.joint_template)
+                     if spec.family == 'mano' else None))
   if 'target_pose' in batch:  # two-stage: the initial pseudo-GTs supervise the parameters
     extra = two_stage.loss(params['rotmats'], params['betas'], batch, spec.family,
                            None if step_spec.param_weights is None

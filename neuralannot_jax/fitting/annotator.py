@@ -28,6 +28,7 @@ from neuralannot_jax.data import pipeline
 from neuralannot_jax.fitting import fit2d
 from neuralannot_jax.fitting import fit3d
 from neuralannot_jax.method import camera
+from neuralannot_jax.method import finger_prior
 
 # SMPLify-X's weights and Geman-McClure scale (100 px) were set on whole photos, where a
 # person is several hundred pixels tall and a hand about a tenth of that. The 2D fit
@@ -52,6 +53,9 @@ class Settings:
   try_flip: `fit_2d`'s second start facing away from the camera.
   refine_steps, refine_lr: Adam steps / step size of `refine_batch` from 3D joints and,
     for hands (no VPoser), from 2D joints.
+  check_palm: hands fitted to 2D joints: keep each fit or its palm twin, whichever bends
+    its fingers less far backwards (`finger_prior.choose_palm`; the network's annotation
+    does the same).
   """
   steps_3d: int = fit3d.DEFAULT_NUM_STEPS
   lr_3d: float = fit3d.DEFAULT_LR
@@ -62,6 +66,7 @@ class Settings:
   try_flip: bool = True
   refine_steps: int = 200
   refine_lr: float = 0.01
+  check_palm: bool = True
 
 
 def _full_hands(body_model, params):
@@ -108,7 +113,13 @@ def fit_batch(body_model, mapping, batch, *, mode, crop_size, settings, vposer_p
     params = fit2 if params is None else {
         k: np.where(from_3d.reshape((b,) + (1,) * (v.ndim - 1)), params[k], v)
         for k, v in fit2.items()}
-  return _full_hands(body_model, params), from_3d
+  params = _full_hands(body_model, params)
+  if settings.check_palm and body_model.family == 'mano' and not from_3d.all():
+    checked, _ = finger_prior.choose_palm(params, body_model.joint_template,
+                                          body_model.pose_mean)
+    params = {k: np.where(from_3d[:, None], v, np.asarray(checked[k]))
+              for k, v in params.items()}
+  return params, from_3d
 
 
 def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,

@@ -38,12 +38,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from body_models import mirror
+from body_models import model as body_model_lib
 from body_models import rotations
 from body_models import vposer
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.fitting import common
 from neuralannot_jax.fitting import priors
 from neuralannot_jax.method import camera
+from neuralannot_jax.method import finger_prior
 from neuralannot_jax.method import losses
 
 # SMPLify-X's stage weights (cfg_files/fit_smplx.yaml); each enters squared.
@@ -154,6 +157,20 @@ def _model_params(model, params, vp):
 
 
 _WEIGHT_NAMES = ('data', 'pose', 'shape', 'bending', 'hand')
+# MANO: the stages' 'bending' weight (squared) times this acts on the fingers'
+# hyperextension (`finger_prior.overextension`, a mean of ~sin^2 over 14 joints), as
+# SMPLify's acts on elbows and knees: three joints 30 degrees past their allowance then
+# cost 5e4 at the first stage (the global rotation is settled there) and 500 at the last
+# (a 16 px shift of one coordinate in the reference crop).
+FINGER_BEND_SCALE = 10.0
+
+
+def finger_overextension(model, params):
+  """`finger_prior.overextension` of one MANO hand: params {smplx name: (n,)}, hand_pose
+  as the model takes it (PCA coefficients or 45 numbers, relative to the mean) -> scalar."""
+  pose = body_model_lib.full_pose(model, {'hand_pose': params['hand_pose']}, ())  # (1, 16, 3)
+  rotmats = rotations.axis_angle_to_matrix(pose[0, 1:])
+  return finger_prior.overextension(rotmats, finger_prior.finger_hinges(model.joint_template))
 
 
 def _stage_loss(params, stage, *, model, mapping, plan, vp, j2d, valid, focal, princpt,
@@ -186,6 +203,8 @@ def _stage_loss(params, stage, *, model, mapping, plan, vp, j2d, valid, focal, p
   prior += w['shape'] ** 2 * priors.shape_prior(params['betas'])
   if model.family in ('smpl', 'smplx'):
     prior += w['bending'] ** 2 * priors.bending_prior(mp['body_pose'])
+  if model.family == 'mano':
+    prior += w['bending'] ** 2 * FINGER_BEND_SCALE * finger_overextension(model, mp)
   for name in ('left_hand_pose', 'right_hand_pose', 'hand_pose'):
     if name in params:
       prior += w['hand'] ** 2 * priors.hand_pca_prior(params[name])
@@ -339,7 +358,9 @@ def _scored(out, proj, joints_2d, valid, loss, best):
 # the refined bodies had an elbow or knee beyond the pose sampler's limits without it, 25%
 # with it, at the same MPJPE (205 against 204 mm).
 REFINE_WEIGHTS = {'anchor': 1e3, 'shape': 0.25, 'bending': 1e3, 'hinge': 1e4}
-HAND_REFINE_WEIGHTS = {'anchor': 1e2, 'shape': 0.25, 'bending': 0.0, 'hinge': 0.0}
+# MANO's 'bending' is the fingers' (`finger_overextension`), at the fit's last stage weight.
+HAND_REFINE_WEIGHTS = {'anchor': 1e2, 'shape': 0.25,
+                       'bending': STAGES[-1]['bending'] ** 2 * FINGER_BEND_SCALE, 'hinge': 0.0}
 # Ry(pi): a body turned about the camera's vertical axis (its root stays where it is).
 _TURN = np.diag([-1.0, 1.0, -1.0])
 
@@ -363,6 +384,8 @@ def _refine_loss(params, anchor, *, model, mapping, plan, j2d, valid, focal, pri
   loss += weights['shape'] * priors.shape_prior(params['betas'])
   if model.family in ('smpl', 'smplx') and weights['bending']:
     loss += weights['bending'] * priors.bending_prior(params['body_pose'])
+  if model.family == 'mano' and weights['bending']:
+    loss += weights['bending'] * finger_overextension(model, params)
   if model.family in ('smpl', 'smplx') and weights.get('hinge'):
     idx, axes = losses.hinge_joints(model.family)
     body = params['body_pose'].reshape(-1, 3)[idx - 1]      # body_pose starts at joint 1
@@ -397,7 +420,9 @@ def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=
   instead of a pose prior, and elbows and knees kept in their bending plane ('hinge').
   With `try_flip`, the start turned around (180 deg about the camera's vertical) is
   refined too and the lower final objective wins: from 2D joints a network can face a
-  person the wrong way, which the labelled left/right sides show. (Starting from the
+  person the wrong way, which the labelled left/right sides show; a hand is also tried
+  with palm and back swapped (`body_models.mirror.palm_twin`), which the 2D joints
+  cannot tell apart and the fingers' bend ('bending': `finger_overextension`) can. (Starting from the
   facing twin instead, `body_models.mirror.facing_twin`, scored 9 mm worse on the
   comparison's COCO-style set: annotation's facing check has already chosen between them.)
 
@@ -409,7 +434,7 @@ def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=
     steps, lr: Adam steps and step size (cosine-decayed to 1%).
     options: overrides of `DEFAULTS` (sigma, pixel_scale).
     weights: overrides of `REFINE_WEIGHTS` (MANO: `HAND_REFINE_WEIGHTS`).
-    try_flip: also refine the turned-around start.
+    try_flip: also refine the turned-around start (and a hand's palm twin).
   Returns:
     {smplx name: (B, n)} refined, 'joints' (B, T, 3) the set's joints in the camera frame,
     'joints_2d' (B, T, 2), 'error' (B,) mean pixel distance to the valid GT joints, 'loss'
@@ -435,6 +460,8 @@ def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=
   starts = [start]
   if try_flip:
     starts.append(dict(start, global_orient=turned_around(start['global_orient'])))
+    if model.family == 'mano':   # and palm for back, which 2D joints leave open
+      starts.append(mirror.palm_twin(start, model.joint_template, model.pose_mean))
   k = len(starts)
   tile = lambda x: jnp.concatenate([x] * k, axis=0)
   stacked = {name: jnp.concatenate([s[name] for s in starts], 0) for name in start}

@@ -39,6 +39,7 @@ import numpy as np
 
 from body_models import skeletons
 from neuralannot_jax.method import camera
+from neuralannot_jax.method import finger_prior
 
 # The crop side (pixels) the 2D term is measured at: the paper's input size.
 REFERENCE_CROP = 256
@@ -79,7 +80,11 @@ DEFAULT_WEIGHTS = {
 # hand priors are 10x weaker for the same reason, `fitting.fit3d.HAND_WEIGHTS`). The hand
 # network's joint branch alone, on the comparison's FreiHAND-style set with its defects:
 # MPJPE 11.2 mm at 0.02, 8.9 mm at 0.002.
-HAND_WEIGHTS = {'mocap': {'pose_rot': 0.002}}
+# From 2D joints, 'finger_bend' (`finger_prior.overextension`, ~sin^2 of a backward bend
+# beyond its allowance, a mean over 13 joints) weighs like the 2D term: three joints 30
+# degrees past their allowance cost ~5 px of a 256 px crop, about what the palm-for-back
+# reading of a hand saves in 2D.
+HAND_WEIGHTS = {'mocap': {'pose_rot': 0.002}, 'wild': {'finger_bend': 100.0}}
 
 # 'pose_rot' multipliers of joints that move much less than their neighbours. A clavicle
 # turns about a third as far as the shoulder below it (tens of degrees against ~90), and no
@@ -262,7 +267,8 @@ def rotation_l2(rotmats, reference=None, joint_weights=None):
 def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=None,
                      root_index: Union[int, Sequence[int]] = 0, joint_valid=None,
                      focal=camera.FOCAL, crop_size=None, rotmats=None,
-                     pose_reference=None, pose_weights=None, hinges=None):
+                     pose_reference=None, pose_weights=None, hinges=None,
+                     finger_hinges=None):
   """The NeuralAnnot objective for one batch.
 
   Args:
@@ -292,6 +298,8 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
     pose_weights: (J,) 'pose_rot' multipliers per joint (`pose_rot_joint_weights`).
     hinges: `hinge_joints(family)` with indices into `rotmats` (below the root, so the
       kinematic index - 1), for 'hinge'; None: no such term.
+    finger_hinges: MANO: `finger_prior.finger_hinges(model.joint_template)`, for
+      'finger_bend' on `rotmats`; None: no such term.
   Returns:
     (total scalar, {term name: weighted scalar}); regularisers are named 'l2_<name>'.
   """
@@ -341,9 +349,14 @@ def neuralannot_loss(joints, batch, cam_trans, mode, weights=None, *, params=Non
     terms['hinge'] = weights['hinge'] * hinge_swing(jnp.asarray(rotmats)[:, np.asarray(idx)],
                                                     axes)
 
+  if rotmats is not None and finger_hinges is not None and weights.get('finger_bend'):
+    bend = finger_prior.overextension(rotmats, finger_hinges)                 # (B,)
+    terms['finger_bend'] = weights['finger_bend'] * jnp.sum(bend * row) / jnp.maximum(
+        jnp.sum(row), 1.0)
+
   if params is not None:
     reg_weights = {k: w for k, w in weights.items()
-                   if k not in ('joints_2d', 'joints_3d', 'pose_rot', 'hinge')}
+                   if k not in ('joints_2d', 'joints_3d', 'pose_rot', 'hinge', 'finger_bend')}
     _, reg = param_l2(params, reg_weights)
     terms.update({f'l2_{k}': v for k, v in reg.items()})
 
