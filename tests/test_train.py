@@ -1,6 +1,7 @@
 """Tests of neuralannot_jax.train on a tiny setup: ResNet-18 at 32 px, stand-in SMPL, 8 fake
 Human3.6M-like samples (MoCap mode), batches of 4."""
 
+import dataclasses
 import errno
 import json
 import os
@@ -23,6 +24,7 @@ from jax.sharding import PartitionSpec as P
 from body_models import synthetic
 from neuralannot_jax import checkpoints
 from neuralannot_jax import train as train_lib
+from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.data.sample import make_sample
 
@@ -89,13 +91,17 @@ def test_step_decreases_loss_on_a_fixed_batch(setup):
   cfg = config(root)
   mesh = train_lib.make_mesh()
   model, optimizer = train_lib.create_train_state(cfg, mesh)
-  # Replicated as `train` places it, so this test and the others share one compiled step.
-  body_model = jax.device_put(body_models.load(root, 'smpl'), NamedSharding(mesh, P()))
+  # Restricted to the vertices the joints are read from and replicated, as `train` does, so
+  # this test and the training runs of the others share one compiled step.
+  spec = train_lib.make_step_spec(cfg)
+  body_model, mapping = joint_sets.restrict_to_mapping(body_models.load(root, 'smpl'),
+                                                       spec.mapping)
+  spec = dataclasses.replace(spec, mapping=mapping)
+  body_model = jax.device_put(body_model, NamedSharding(mesh, P()))
   loader = pipeline.Loader(samples, BATCH, train=True, out_size=CROP, num_workers=0,
                            augment=train_lib.NO_AUGMENT)
   batch, _ = next(iter(loader))
   batch = pipeline.shard(train_lib.step_batch(batch), mesh)
-  spec = train_lib.make_step_spec(cfg)
   losses = []
   for step in range(8):
     metrics = train_lib.train_step(model, optimizer, body_model, batch, step_spec=spec)
@@ -332,7 +338,6 @@ def test_warm_start_overfits_a_handful_of_bodies_from_their_joints(setup, tmp_pa
   error; the image branch's parameters are not touched."""
   import body_models  # pylint: disable=import-outside-toplevel
   from neuralannot_jax.method import decode  # pylint: disable=import-outside-toplevel
-  from neuralannot_jax.data import joint_sets  # pylint: disable=import-outside-toplevel
   from neuralannot_jax.data.synthetic import poses  # pylint: disable=import-outside-toplevel
   root, _ = setup
   smpl = body_models.load(root, 'smpl')
@@ -355,7 +360,10 @@ def test_warm_start_overfits_a_handful_of_bodies_from_their_joints(setup, tmp_pa
   model, _ = train_lib.create_train_state(cfg, mesh)
   before = params(model)
   step_spec = train_lib.make_step_spec(cfg)
-  train_lib.warm_start_joints(cfg, model, smpl, samples, step_spec, mesh)
+  # As `train` calls it: the model skins only the vertices the joints are read from.
+  restricted, restricted_mapping = joint_sets.restrict_to_mapping(smpl, step_spec.mapping)
+  train_lib.warm_start_joints(cfg, model, restricted, samples,
+                              dataclasses.replace(step_spec, mapping=restricted_mapping), mesh)
   after = params(model)
   assert all(np.array_equal(before[k], after[k]) for k in before if k.startswith('backbone'))
 

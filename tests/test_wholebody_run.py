@@ -30,7 +30,10 @@ PART_TINY = {'model.depth': 10, 'model.crop_size': 32, 'train.batch_size': 4, 't
              'train.lr_boundaries': (), 'train.checkpoint_every': 1, 'train.log_every': 1,
              'annotate.batch_size': 4, 'stages': 'train,annotate',
              'model.pose_prior.num_steps': 10, 'model.pose_prior.num_poses': 128,
-             'model.pose_prior.hidden': 16, 'train.warm_start.steps': 0}
+             'model.pose_prior.hidden': 16, 'train.warm_start.steps': 0,
+             # Recalibrating BatchNorm after one step changes nothing these tests read
+             # (tests/test_annotate.py checks it): one compile per part saved.
+             'annotate.batch_norm_batches': 0}
 
 
 def _set(config, key, value):

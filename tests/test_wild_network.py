@@ -10,6 +10,7 @@ What this does not show: that the 3D poses are right. From 2D keypoints and a ra
 (no prior worth the name), their 3D errors after Procrustes stay ~23 cm here; the comparison
 (tools/compare_annotators.py) measures that on rendered people with a trained prior."""
 
+import dataclasses
 import os
 
 import cv2
@@ -93,9 +94,13 @@ def _train(root, samples, smpl, steps=150):
   batch, _ = next(iter(loader))
   batch = pipeline.shard(train_lib.step_batch(batch), mesh)
   spec = train_lib.make_step_spec(cfg)
+  # As `train.train` does: the loss skins only the vertices the keypoints are read from.
+  restricted, mapping = joint_sets.restrict_to_mapping(smpl, spec.mapping)
+  step_spec = dataclasses.replace(spec, mapping=mapping)
   losses = []
   for step in range(steps):
-    metrics = train_lib.train_step(model, optimizer, smpl, batch, vposer_params, step_spec=spec)
+    metrics = train_lib.train_step(model, optimizer, restricted, batch, vposer_params,
+                                   step_spec=step_spec)
     losses.append(train_lib.check_finite(metrics, step + 1)['joints_2d'])
   model.eval()
   raw = model(batch['image'])
