@@ -262,6 +262,7 @@ def test_refine_2d_mends_a_perturbed_start_and_turns_round_a_body_facing_away(sm
   lowers the 3D joint error of every body, without a VPoser."""
   from neuralannot_jax.method import camera
   from neuralannot_jax.fitting import fit2d
+  from neuralannot_jax.fitting import refine2d
   rng = np.random.default_rng(7)
   gt = _in_crop_camera(rng, _random_bodies(rng, 4), depth=(38.0, 48.0), spread=0.3,
                        turn=0.3)
@@ -283,7 +284,7 @@ def test_refine_2d_mends_a_perturbed_start_and_turns_round_a_body_facing_away(sm
   start['betas'] = gt['betas'] + rng.normal(size=(4, 10)).astype(np.float32) * 0.5
   start['global_orient'] = jnp.concatenate(
       [fit2d.turned_around(gt['global_orient'][:2]), gt['global_orient'][2:]])
-  res = fit2d.refine_2d(smpl, target, valid, mapping, start, focal=focal, princpt=princpt,
+  res = refine2d.refine_2d(smpl, target, valid, mapping, start, focal=focal, princpt=princpt,
                         steps=150, lr=0.01, options={'pixel_scale': 1024 / 256})
   np.testing.assert_array_equal(np.asarray(res['flipped']), [True, True, False, False])
   rel = lambda j: j - j[:, 11:13].mean(1, keepdims=True)     # hip centre
@@ -365,7 +366,7 @@ def test_refine_2d_keeps_elbows_and_knees_in_their_bending_plane(smpl):
   bodies' hinge joints stay nearer their plane with the 'hinge' term than without it."""
   from neuralannot_jax.method import camera
   from neuralannot_jax.method import losses
-  from neuralannot_jax.fitting import fit2d
+  from neuralannot_jax.fitting import refine2d
   rng = np.random.default_rng(11)
   gt = _in_crop_camera(rng, _random_bodies(rng, 6), depth=(38.0, 48.0), spread=0.3, turn=0.3)
   gt = {k: jnp.asarray(v, jnp.float32) for k, v in gt.items()}
@@ -385,8 +386,8 @@ def test_refine_2d_keeps_elbows_and_knees_in_their_bending_plane(smpl):
 
   kw = dict(focal=focal, princpt=princpt, steps=150, lr=0.01, try_flip=False,
             options={'pixel_scale': 1024 / 256})
-  free = fit2d.refine_2d(smpl, target, valid, mapping, start, weights={'hinge': 0.0}, **kw)
-  held = fit2d.refine_2d(smpl, target, valid, mapping, start, **kw)
+  free = refine2d.refine_2d(smpl, target, valid, mapping, start, weights={'hinge': 0.0}, **kw)
+  held = refine2d.refine_2d(smpl, target, valid, mapping, start, **kw)
   assert swing(held) < 0.5 * swing(free), (swing(held), swing(free), swing(gt))
 
 

@@ -27,6 +27,7 @@ from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import pipeline
 from neuralannot_jax.fitting import fit2d
 from neuralannot_jax.fitting import fit3d
+from neuralannot_jax.fitting import refine2d
 from neuralannot_jax.method import camera
 from neuralannot_jax.method import finger_prior
 
@@ -55,7 +56,7 @@ class Settings:
     for hands (no VPoser), from 2D joints.
   check_palm: hands fitted to 2D joints: keep each fit or its palm twin, whichever bends
     its fingers less far backwards (`finger_prior.choose_palm`; the network's annotation
-    does the same).
+    does the same); the refinement of hands from 2D joints also starts from the twin.
   """
   steps_3d: int = fit3d.DEFAULT_NUM_STEPS
   lr_3d: float = fit3d.DEFAULT_LR
@@ -137,7 +138,7 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
       154.2 mm for the fitter from the mean pose: the network gives the basin, the
       prior keeps the pose plausible (anchoring the latent to the network's instead:
       166.5 mm, 15%);
-    * hands (and bodies without a VPoser): `fit2d.refine_2d`, kept near the prediction.
+    * hands (and bodies without a VPoser): `refine2d.refine_2d`, kept near the prediction.
 
   Args:
     body_model: the model the network predicts for.
@@ -194,10 +195,10 @@ def refine_batch(body_model, mapping, out, batch, *, root, settings, crop_size,
                          steps_per_stage=settings.steps_per_stage, lr=settings.lr_2d,
                          options=options, try_flip=settings.try_flip, start=start)
     else:
-      fit = fit2d.refine_2d(model, batch['joints_2d'], rows, mapping, start, focal=cam_focal,
+      fit = refine2d.refine_2d(model, batch['joints_2d'], rows, mapping, start, focal=cam_focal,
                             princpt=princpt, steps=settings.refine_steps,
                             lr=settings.refine_lr, options=options,
-                            try_flip=settings.try_flip)
+                            try_flip=settings.try_flip, try_palm=settings.check_palm)
     take(fit, rows_2d, with_transl=True)
   return refined
 

@@ -38,7 +38,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from body_models import mirror
 from body_models import model as body_model_lib
 from body_models import rotations
 from body_models import vposer
@@ -47,7 +46,6 @@ from neuralannot_jax.fitting import common
 from neuralannot_jax.fitting import priors
 from neuralannot_jax.method import camera
 from neuralannot_jax.method import finger_prior
-from neuralannot_jax.method import losses
 
 # SMPLify-X's stage weights (cfg_files/fit_smplx.yaml); each enters squared.
 STAGES = (
@@ -321,15 +319,15 @@ def fit_2d(model, joints_2d, valid, mapping, *, focal, princpt, vposer_params=No
       stages=tuple(tuple(sorted(s.items())) for s in stages),
       cfg=tuple(sorted(cfg.items())), edges=edges, torso=torso,
       camera_stage=not start)
-  best, pick = _best_start(loss, k, b)
+  best, pick = best_start(loss, k, b)
   out = {name: pick(v) for name, v in mp.items()}
   if 'body_latent' in params:
     out['body_latent'] = pick(params['body_latent'])
   out['joints'] = pick(joints)
-  return _scored(out, pick(proj), joints_2d, valid, loss, best)
+  return scored(out, pick(proj), joints_2d, valid, loss, best)
 
 
-def _best_start(loss, k, b):
+def best_start(loss, k, b):
   """The start with the lowest final objective per sample, of k starts stacked start-major:
   (best (B,) int, pick: (k B, ...) -> (B, ...))."""
   best = jnp.argmin(loss.reshape(k, b), axis=0)
@@ -338,7 +336,7 @@ def _best_start(loss, k, b):
   return best, pick
 
 
-def _scored(out, proj, joints_2d, valid, loss, best):
+def scored(out, proj, joints_2d, valid, loss, best):
   """`out` with the kept fit's 'joints_2d', its mean pixel 'error' to the valid GT joints,
   its 'loss' and 'flipped' (the second start, facing away / turned round, won)."""
   out['joints_2d'] = proj
@@ -349,18 +347,6 @@ def _scored(out, proj, joints_2d, valid, loss, best):
   return out
 
 
-# A refinement (`refine_2d`): the start (the network's prediction) is the pose prior, as
-# in `fit3d.REFINE_WEIGHTS`; shape and bending keep SMPLify-X's last-stage weights
-# (0.5^2, 31.7^2). In the pixels of the reference crop, 1 cm of a body is about 5 px, so
-# the anchor weighs as the 3D refinement's does against its 1e6 on metres. 'hinge' keeps
-# elbows and knees in their bending plane (`losses.hinge_swing`, about sin^2 of the angle
-# off it): 2D joints do not pin that plane, and on the comparison's COCO-style set 48% of
-# the refined bodies had an elbow or knee beyond the pose sampler's limits without it, 25%
-# with it, at the same MPJPE (205 against 204 mm).
-REFINE_WEIGHTS = {'anchor': 1e3, 'shape': 0.25, 'bending': 1e3, 'hinge': 1e4}
-# MANO's 'bending' is the fingers' (`finger_overextension`), at the fit's last stage weight.
-HAND_REFINE_WEIGHTS = {'anchor': 1e2, 'shape': 0.25,
-                       'bending': STAGES[-1]['bending'] ** 2 * FINGER_BEND_SCALE, 'hinge': 0.0}
 # Ry(pi): a body turned about the camera's vertical axis (its root stays where it is).
 _TURN = np.diag([-1.0, 1.0, -1.0])
 
@@ -371,110 +357,6 @@ def turned_around(global_orient):
   return rotations.matrix_to_axis_angle(jnp.asarray(_TURN, rot.dtype) @ rot)
 
 
-def _refine_loss(params, anchor, *, model, mapping, plan, j2d, valid, focal, princpt, cfg,
-                 weights):
-  """Scalar objective of one refined sample: the robust 2D term, the anchor to the start
-  on every part but global_orient and transl, shape and bending priors."""
-  pred = common.mapped_joints(model, mapping, params, plan)
-  residual = (camera.project(pred, focal, princpt) - j2d) * cfg['pixel_scale']
-  loss = jnp.sum(valid[:, None] * priors.gmof(residual, cfg['sigma']))
-  for name in anchor:
-    if name not in ('global_orient', 'transl'):
-      loss += weights['anchor'] * jnp.sum(jnp.square(params[name] - anchor[name]))
-  loss += weights['shape'] * priors.shape_prior(params['betas'])
-  if model.family in ('smpl', 'smplx') and weights['bending']:
-    loss += weights['bending'] * priors.bending_prior(params['body_pose'])
-  if model.family == 'mano' and weights['bending']:
-    loss += weights['bending'] * finger_overextension(model, params)
-  if model.family in ('smpl', 'smplx') and weights.get('hinge'):
-    idx, axes = losses.hinge_joints(model.family)
-    body = params['body_pose'].reshape(-1, 3)[idx - 1]      # body_pose starts at joint 1
-    loss += weights['hinge'] * losses.hinge_swing(rotations.axis_angle_to_matrix(body)[None],
-                                                  axes)
-  return loss
-
-
-@functools.partial(jax.jit, static_argnames=('mapping', 'plan', 'steps', 'lr', 'cfg',
-                                             'weights'))
-def _refine(model, j2d, valid, focal, princpt, start, *, mapping, plan, steps, lr, cfg,
-            weights):
-  cfg, weights = dict(cfg), dict(weights)
-
-  def one(j2d, valid, focal, princpt, start):
-    kw = dict(model=model, mapping=mapping, plan=plan, j2d=j2d, valid=valid, focal=focal,
-              princpt=princpt, cfg=cfg, weights=weights)
-    params, _ = common.adam_steps(lambda p, _: _refine_loss(p, start, **kw), start, steps, lr)
-    final = _refine_loss(params, start, **kw)
-    joints = common.mapped_joints(model, mapping, params, plan)
-    return params, joints, camera.project(joints, focal, princpt), final
-
-  return jax.vmap(one)(j2d, valid, focal, princpt, start)
-
-
-def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=200, lr=0.01,
-              options=None, weights=None, try_flip=True):
-  """A short per-sample fit to GT 2D joints started from, and kept near, a prediction.
-
-  The in-the-wild half of `--config.annotator=neuralannot_refine`. The body pose is
-  optimised as axis-angle (no VPoser) with `REFINE_WEIGHTS['anchor'] * |params - start|^2`
-  instead of a pose prior, and elbows and knees kept in their bending plane ('hinge').
-  With `try_flip`, the start turned around (180 deg about the camera's vertical) is
-  refined too and the lower final objective wins: from 2D joints a network can face a
-  person the wrong way, which the labelled left/right sides show; a hand is also tried
-  with palm and back swapped (`body_models.mirror.palm_twin`), which the 2D joints
-  cannot tell apart and the fingers' bend ('bending': `finger_overextension`) can. (Starting from the
-  facing twin instead, `body_models.mirror.facing_twin`, scored 9 mm worse on the
-  comparison's COCO-style set: annotation's facing check has already chosen between them.)
-
-  Args:
-    model: `body_models.BodyModel` (SMPL, SMPL-X or MANO) with full hand poses (no PCA).
-    joints_2d, valid, mapping, focal, princpt: as `fit_2d`.
-    start: {smplx name: (B, n)}: every parameter the model takes but 'expression'
-      ('transl' in the camera above).
-    steps, lr: Adam steps and step size (cosine-decayed to 1%).
-    options: overrides of `DEFAULTS` (sigma, pixel_scale).
-    weights: overrides of `REFINE_WEIGHTS` (MANO: `HAND_REFINE_WEIGHTS`).
-    try_flip: also refine the turned-around start (and a hand's palm twin).
-  Returns:
-    {smplx name: (B, n)} refined, 'joints' (B, T, 3) the set's joints in the camera frame,
-    'joints_2d' (B, T, 2), 'error' (B,) mean pixel distance to the valid GT joints, 'loss'
-    (B,), 'flipped' (B,) bool: the turned-around start won.
-  """
-  joints_2d = jnp.asarray(joints_2d, model.dtype)
-  valid = jnp.asarray(valid, model.dtype)
-  b, t = joints_2d.shape[:2]
-  if joints_2d.shape != (b, len(mapping.sources), 2) or valid.shape != (b, t):
-    raise ValueError(f'joints_2d {joints_2d.shape} / valid {valid.shape}; expected '
-                     f'(B, {len(mapping.sources)}, 2) / (B, {len(mapping.sources)})')
-  if model.hand_components:
-    raise ValueError('refine_2d: give the model without hand PCA (full hand poses)')
-  valid = valid * jnp.asarray(mapping.valid, model.dtype)[None]
-  focal = jnp.broadcast_to(jnp.asarray(focal, model.dtype), (b, 2))
-  princpt = jnp.broadcast_to(jnp.asarray(princpt, model.dtype), (b, 2))
-  cfg = {'sigma': DEFAULTS['sigma'], 'pixel_scale': DEFAULTS['pixel_scale']}
-  cfg.update({k: v for k, v in (options or {}).items() if k in cfg})
-  w = dict(HAND_REFINE_WEIGHTS if model.family == 'mano' else REFINE_WEIGHTS)
-  w.update(weights or {})
-  start = common.checked_start(model, start, b, 'refine_2d')
-  model, mapping = joint_sets.restrict_to_mapping(model, mapping)
-  starts = [start]
-  if try_flip:
-    starts.append(dict(start, global_orient=turned_around(start['global_orient'])))
-    if model.family == 'mano':   # and palm for back, which 2D joints leave open
-      starts.append(mirror.palm_twin(start, model.joint_template, model.pose_mean))
-  k = len(starts)
-  tile = lambda x: jnp.concatenate([x] * k, axis=0)
-  stacked = {name: jnp.concatenate([s[name] for s in starts], 0) for name in start}
-  params, joints, proj, loss = _refine(
-      model, tile(joints_2d), tile(valid), tile(focal), tile(princpt), stacked,
-      mapping=mapping, plan=common.joint_plan(model, mapping), steps=int(steps),
-      lr=float(lr), cfg=tuple(sorted(cfg.items())), weights=tuple(sorted(w.items())))
-  best, pick = _best_start(loss, k, b)
-  out = {name: pick(v) for name, v in params.items()}
-  out['joints'] = pick(joints)
-  return _scored(out, pick(proj), joints_2d, valid, loss, best)
-
-
 __all__ = ['STAGES', 'DEFAULTS', 'DEFAULT_STEPS_PER_STAGE', 'DEFAULT_LR', 'FACING',
-           'FACING_AWAY', 'REFINE_WEIGHTS', 'HAND_REFINE_WEIGHTS', 'initial_translation',
-           'turned_around', 'fit_2d', 'refine_2d']
+           'FACING_AWAY', 'FINGER_BEND_SCALE', 'initial_translation', 'finger_overextension',
+           'turned_around', 'best_start', 'scored', 'fit_2d']
