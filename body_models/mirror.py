@@ -3,7 +3,7 @@
     mirrored = mirror.mirror_params(params, 'smpl')    # the body seen in a mirror (x -> -x)
     turned = mirror.facing_twin(params, 'smpl')        # the same 2D skeleton, other facing
     turned = mirror.facing_twin_rotmats(rotmats, 'smpl')   # the same on (..., J, 3, 3)
-    swapped = mirror.palm_twin(params, model.joint_template, model.pose_mean)   # MANO
+    twin = mirror.palm_twin(params, model.joint_template, model.pose_mean)   # MANO: tilt
 
 Mirroring a mesh through the plane x = 0 of its frame gives the mesh of another body of
 the same family: each joint takes its left/right twin's rotation with the axis-angle
@@ -121,17 +121,20 @@ def palm_normal(rest_joints, xp=np):
 
 
 def palm_twin(params, rest_joints, pose_mean):
-  """The MANO hand whose joints project nearly where `params`' do, palm and back swapped.
+  """The MANO hand whose finger joints project where `params`' do, its tilt mirrored in depth.
 
-  A hand's joints lie close to one plane, the palm's. Reflecting the posed hand through
-  its palm plane (H = I - 2 n n^T in the hand's frame, n = `palm_normal`) and then the
-  result through the wrist's depth (z -> -z in the camera frame) moves no joint in x or y
-  for a flat hand: under a distant camera both project alike, and 2D joints cannot tell
-  them apart. Both reflections together are a rotation: the global orient becomes
-  D R H (D = diag(1, 1, -1)), each finger joint's absolute rotation H R H (axis-angle
-  a -> -H a), so fingers curled toward the palm come out bent backwards, and the other
-  way round. The thumb's base sits off the palm plane (about 1 cm), so its joints move
-  a few millimetres. 'transl' and 'betas' are kept; the wrist (the root) stays put.
+  A hand's finger joints lie close to one plane, the palm's. Reflecting the posed hand
+  through its palm plane (H = I - 2 n n^T in the hand's frame, n = `palm_normal`) and then
+  through the wrist's depth (z -> -z in the camera frame) moves no joint of a flat hand in
+  x or y: under a distant camera both project alike (a Necker reversal: the same side of the
+  hand faces the camera, the palm's plane leans the other way in depth), and 2D finger
+  joints cannot tell them apart. Both reflections together are a rotation: the global orient
+  becomes D R H (D = diag(1, 1, -1)), each finger joint's absolute rotation H R H
+  (axis-angle a -> -H a), so fingers curled toward the palm come out bent backwards, and
+  the other way round. The thumb sits off the palm plane (its joints 1-2 cm on the stand-in),
+  so its joints move 2-4 cm in the image and the other joints under a millimetre: a fit to
+  the 2D joints (`refine2d.refine_2d`'s twin start) puts the thumb back. 'transl' and 'betas'
+  are kept; the wrist (the root) stays put.
 
   Args:
     params: {'global_orient': (..., 3), 'hand_pose': (..., 45) full, relative to the

@@ -265,8 +265,8 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
       batch, so that runs on different numbers of processes get the same statistics.
     check_facing: in-the-wild bodies: turn the rows that face the wrong way by their 2D
       joints' left/right labels (`facing.choose`), before any refinement.
-    check_palm: hands from 2D joints: swap palm and back where that unbends the fingers
-      (`finger_prior.choose_palm`), before any refinement.
+    check_palm: hands from 2D joints: mirror a hand's tilt in depth where that unbends the
+      fingers (`finger_prior.choose_palm`), before any refinement.
   Returns:
     (annotations {ann_id: Annotation} of the share in sample order, loader): the loader's
     `skipped` lists the samples whose image could not be read.
@@ -313,7 +313,7 @@ def annotate(model, body_model, samples, step_spec, *, batch_size, mesh=None,
     logging.info('annotate: the facing check turned %d of %d bodies round', turned,
                  len(annotations))
   if check_palm and palm_applies(spec):
-    logging.info('annotate: the palm check swapped palm and back of %d of %d hands', turned,
+    logging.info('annotate: the palm check mirrored the tilt of %d of %d hands', turned,
                  len(annotations))
   return annotations, loader
 

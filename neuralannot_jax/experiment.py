@@ -182,9 +182,10 @@ def default_config():
   # In-the-wild bodies: turn a body that faces the wrong way by the GT 2D joints' left/right
   # labels (its facing twin fits them better; `facing.choose`). False: the network's facing.
   c.annotate.check_facing = True
-  # Hands from 2D joints: swap palm and back where the swapped hand's fingers bend less far
-  # backwards (2D joints cannot tell the two apart; `finger_prior.choose_palm`). The
-  # fitter's 'fitting.check_palm' does the same to its fits. False: as predicted.
+  # Hands from 2D joints: mirror a hand's tilt in depth where the mirrored hand's fingers
+  # bend less far backwards (2D joints cannot tell the two apart;
+  # `finger_prior.choose_palm`). The fitter's 'fitting.check_palm' does the same to its fits
+  # and the hand refinement's twin start. False: as predicted.
   c.annotate.check_palm = True
 
   # 'neuralannot' (train the network, annotate with it), 'smplify': the per-sample
@@ -672,8 +673,9 @@ def run(config):
     else:
       made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir),
                    'batch_norm_batches': int(config.annotate.batch_norm_batches),
-                   'check_facing': bool(config.annotate.check_facing),
-                   'check_palm': bool(config.annotate.check_palm)}
+                   'check_facing': bool(config.annotate.check_facing)}
+      if config.body_model.family == 'mano' and config.model.mode == 'wild':
+        made_from['check_palm'] = bool(config.annotate.check_palm)
       if annotator_name(config) == 'neuralannot_refine':
         settings = fitting_settings(config)
         made_from['refine'] = {'steps': settings.refine_steps, 'lr': settings.refine_lr,

@@ -67,6 +67,24 @@ def test_a_backward_bend_past_the_allowance_costs_the_closed_form(mano, name):
   assert got[1] == 0.0 and got[2] == 0.0
 
 
+def test_forward_is_the_way_the_models_mean_hand_curls(mano):
+  """An anchor outside the axes' construction: MANO's mean pose (the model file's, a relaxed
+  hand) curls the fingers' middle and end joints toward the palm. Each of them must bend
+  forward by the prior's measure; the same hand bent the other way must cost."""
+  model, _ = mano
+  hinges = finger_prior.finger_hinges(model.joint_template)
+  index = np.asarray(hinges[0])
+  bone, bend = (np.asarray(x, np.float64) for x in hinges[1:3])
+  mean_aa = np.asarray(model.pose_mean, np.float64).reshape(16, 3)[1:]
+  mean = poses.axis_angle_to_matrix(mean_aa)
+  forward = np.einsum('hij,hj,hi->h', mean[index], bone, bend)
+  level = np.array([int(NAMES[k][-1]) for k in index])
+  curled = np.linalg.norm(mean_aa[index], axis=-1) > 0.1
+  assert np.all(forward[(level > 1) & curled] > 0.05), forward
+  backwards = poses.axis_angle_to_matrix(-mean_aa).astype(np.float32)
+  assert float(finger_prior.overextension(backwards, hinges)) > 0.0
+
+
 def test_the_thumb_base_is_left_free_and_every_other_joint_hinged(mano):
   model, axes = mano
   index = finger_prior.finger_hinges(model.joint_template)[0]
@@ -103,17 +121,21 @@ def _joints(model, params):
   return joints - joints[:, :1]
 
 
-def test_the_palm_twin_keeps_the_image_and_swaps_palm_and_back(mano):
+def test_the_palm_twin_keeps_the_fingers_in_the_image_and_mirrors_their_depth(mano):
   """Closed form: the twin's joints are the hand reflected through its palm plane and then
-  through the wrist's depth, so x and y stay (to the thumb base's few mm off the plane)
-  while z flips; the palm normal turns to face the other way; twice is the identity."""
+  through the wrist's depth, so the finger joints (on the plane) keep x and y while their
+  depth relative to the wrist flips; the thumb, off the plane, moves. The same side of the
+  hand faces the camera (the palm normal's depth component stays); twice is the identity."""
   model, axes = mano
   hand = _sampled_hands(model, axes, 64)
   twin = mirror.palm_twin(hand, model.joint_template, model.pose_mean)
   own, other = _joints(model, hand), _joints(model, twin)
-  xy = np.linalg.norm(own[..., :2] - other[..., :2], axis=-1).mean()
-  z = np.abs(own[..., 2] + other[..., 2]).mean()
-  assert xy < 0.006 and z < 0.006, (xy, z)          # measured: 4 mm, hands ~18 cm long
+  thumb = np.array(['thumb' in n for n in joint_sets.get('HAND_21').names])
+  xy = np.linalg.norm(own[..., :2] - other[..., :2], axis=-1).mean(0)      # (21,)
+  z = np.abs(own[..., 2] + other[..., 2]).mean(0)
+  # Measured: under 1 mm off the thumb (which sits 1-2 cm off the plane: 1.6-3.8 cm).
+  assert xy[~thumb].max() < 0.002 and z[~thumb].max() < 0.002, (xy, z)
+  assert 0.01 < xy[thumb].mean() < 0.06, xy[thumb]
   assert np.abs(own[..., 2] - other[..., 2]).mean() > 0.02    # the depths do differ
   n = mirror.palm_normal(model.joint_template)
   facing = lambda p: (Rotation.from_rotvec(p['global_orient']).as_matrix() @ n)[:, 2]
@@ -146,7 +168,7 @@ def test_refine_2d_tries_a_hand_with_palm_and_back_swapped(mano):
   bent backwards, palm facing the wrong way: what a network trained on 2D joints gives for
   about a quarter of the hands), the hand refinement takes the twin start back to the true
   hand; started from the true hands, it keeps them."""
-  from neuralannot_jax.fitting import fit2d
+  from neuralannot_jax.fitting import refine2d
   from neuralannot_jax.method import camera
   model, axes = mano
   hand = _sampled_hands(model, axes, 64, seed=2)
@@ -165,8 +187,9 @@ def test_refine_2d_tries_a_hand_with_palm_and_back_swapped(mano):
   twin = {k: np.asarray(v) for k, v in mirror.palm_twin(gt, model.joint_template,
                                                          model.pose_mean).items()}
   start = {k: np.concatenate([twin[k][:2], gt[k][2:]]) for k in gt}
-  res = fit2d.refine_2d(model, target, valid, mapping, start, focal=focal, princpt=princpt,
+  res = refine2d.refine_2d(model, target, valid, mapping, start, focal=focal, princpt=princpt,
                         steps=150, lr=0.01, options={'pixel_scale': 1.0})
+  np.testing.assert_array_equal(np.asarray(res['palm_twin']), [True, True, False, False])
   got = np.asarray(res['joints']) - np.asarray(res['joints'])[:, :1]
   error = np.linalg.norm(got - (joints - joints[:, :1]), axis=-1).mean(-1) * 1000
   # Measured: 0.1-0.3 mm for all four. Without the palm-twin start the first two stay

@@ -374,8 +374,7 @@ def test_a_run_killed_after_one_shard_annotates_only_the_rest(runs):
   start, stop = distributed.share(len(ann_ids), 0, 2)
   # What the real run's annotation was made from (checkpoint step, samples it covers).
   record = _load_json(os.path.join(two, 'pseudo_gt.record.json'))
-  made_from = {k: record[k] for k in ('step', 'batch_norm_batches', 'check_facing',
-                                       'check_palm', 'covers')}
+  made_from = {k: record[k] for k in ('step', 'batch_norm_batches', 'check_facing', 'covers')}
   annotations = {}
   for ann_id in ann_ids[start:stop]:
     params, focal, princpt = export.from_released_entry('smpl', released[str(ann_id)])

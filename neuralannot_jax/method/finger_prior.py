@@ -1,7 +1,8 @@
 """Fingers bend toward the palm: a prior against hyperextended finger joints (MANO).
 
-2D joints leave each finger bone's depth open, and with it the hand's facing: a right hand
-turned palm-for-back with its fingers bent backwards projects close to the true hand. On
+2D joints leave each finger bone's depth open, and with it which way the hand's plane
+leans: the hand with its tilt mirrored in depth and its fingers bent backwards projects
+close to the true hand (`body_models.mirror.palm_twin`). On
 the synthetic FreiHAND-style set from 2D joints, the hands whose global rotation ended over
 90 degrees from the GT had a finger joint hyperextended by over 15 degrees beyond the pose
 sampler's limits in 59% (fitter) and 74% (two-stage network) of cases, against 6% and 7%
@@ -111,13 +112,16 @@ def hand_overextension(hand_pose, rest_joints, pose_mean):
 
 
 def choose_palm(params, rest_joints, pose_mean):
-  """Each hand or its palm twin (`body_models.mirror.palm_twin`: the same 2D joints, palm
-  and back swapped), whichever bends its fingers less far backwards.
+  """Each hand or its palm twin (`body_models.mirror.palm_twin`: the same 2D finger joints,
+  the tilt mirrored in depth), whichever bends its fingers less far backwards.
 
-  2D joints leave a hand's palm side open; the fingers' bend does not, since they curl
-  toward the palm. On the comparison's FreiHAND-style set from 2D joints (480 hands), the
-  check took the twin for 26% of the two-stage network's hands and brought its MPJPE from
-  64.7 to 37.8 mm (the fitter's, checked alike: 53.0 to 48.4 mm).
+  2D joints leave open which way a hand leans in depth; the fingers' bend does not, since
+  they curl toward the palm. The choice reads the fingers alone: the twin's thumb lands a
+  few centimetres off its 2D joint, which only a fit puts back (the refinement's twin
+  start), and scoring the 2D joints would favour whichever reading the network fitted. On
+  the comparison's FreiHAND-style set from 2D joints (480 hands), applied to the previous
+  run's files, the check took the twin for 26% of the two-stage network's hands and
+  brought its MPJPE from 64.7 to 37.8 mm (the fitter's, checked alike: 53.0 to 48.4 mm).
 
   Args:
     params: {'global_orient': (B, 3), 'hand_pose': (B, 45) full, relative to the mean,

@@ -81,8 +81,8 @@ DEFAULT_WEIGHTS = {
 # network's joint branch alone, on the comparison's FreiHAND-style set with its defects:
 # MPJPE 11.2 mm at 0.02, 8.9 mm at 0.002.
 # From 2D joints, 'finger_bend' (`finger_prior.overextension`, ~sin^2 of a backward bend
-# beyond its allowance, a mean over 13 joints) weighs like the 2D term: three joints 30
-# degrees past their allowance cost ~5 px of a 256 px crop, about what the palm-for-back
+# beyond its allowance, a mean over 14 joints) weighs like the 2D term: three joints 30
+# degrees past their allowance cost ~5 px of a 256 px crop, about what the mirrored-tilt
 # reading of a hand saves in 2D.
 HAND_WEIGHTS = {'mocap': {'pose_rot': 0.002}, 'wild': {'finger_bend': 100.0}}
 
