@@ -21,6 +21,9 @@
     ones). The paper's Eq. 1 puts an L2 on every predicted parameter; without it the
     rotations 3D joints do not constrain (a limb's twist, the head, wrists, feet: leaves of
     the joint set) are free, and the meshes come out twisted although their joints fit.
+  MANO in mode 'wild' also: 'finger_bend', finger joints bent backwards past an anatomical
+    allowance (`finger_prior.overextension`), the hand's counterpart of SMPLify's elbow and
+    knee prior.
 
 The paper (Moon et al., "NeuralAnnot", CVPRW 2022) trains on exactly these terms; it does
 not state loss weights, so `DEFAULT_WEIGHTS` are ours: chosen so that at typical converged
