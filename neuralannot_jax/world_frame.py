@@ -34,6 +34,10 @@ CONSENSUS_M = 0.05
 # medoid: averaging agreeing views removes their noise, which the distance cannot credit.
 TOLERANCE_M = 0.001
 _CHUNK = 64
+# Compiled once per shape: `merge_views` runs per frame, and op by op each call cost
+# milliseconds.
+_to_matrix = jax.jit(rotations.axis_angle_to_matrix)
+_to_axis_angle = jax.jit(rotations.matrix_to_axis_angle)
 
 
 def merge_views(views, rest_root):
@@ -56,14 +60,13 @@ def merge_views(views, rest_root):
   for name in views[0]:
     stack = np.stack([np.asarray(v[name], np.float64) for v in views])
     if name in export.ROTATION_PARAMS:
-      mats = np.asarray(rotations.axis_angle_to_matrix(stack.reshape(len(views), -1, 3)
-                                                       .astype(np.float32)), np.float64)
+      mats = np.asarray(_to_matrix(stack.reshape(len(views), -1, 3).astype(np.float32)),
+                        np.float64)
       u, _, vt = np.linalg.svd(mats.mean(0))
       fix = np.ones((u.shape[0], 3))
       fix[:, 2] = np.sign(np.linalg.det(u @ vt))
       rot = (u * fix[:, None, :]) @ vt
-      merged[name] = np.asarray(rotations.matrix_to_axis_angle(rot.astype(np.float32))
-                                ).reshape(-1)
+      merged[name] = np.asarray(_to_axis_angle(rot.astype(np.float32))).reshape(-1)
     else:
       merged[name] = stack.mean(0)
   if 'transl' in merged:
