@@ -26,7 +26,7 @@ def _small(part, crop_size, num_steps, batch_size=32):
   part.train.lr_boundaries = (int(num_steps * 0.8),)
   part.train.checkpoint_every = 100
   part.train.log_every = 10
-  part.train.num_workers = 2
+  part.train.num_workers = 1   # as configs/synthetic_body.py (docs/cpu.md)
   part.annotate.batch_size = 32
 
 
