@@ -674,7 +674,7 @@ def run(config):
       made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir),
                    'batch_norm_batches': int(config.annotate.batch_norm_batches),
                    'check_facing': bool(config.annotate.check_facing)}
-      if config.body_model.family == 'mano' and config.model.mode == 'wild':
+      if annotate_lib.palm_applies(train_lib.head_spec(tconfig)):
         made_from['check_palm'] = bool(config.annotate.check_palm)
       if annotator_name(config) == 'neuralannot_refine':
         settings = fitting_settings(config)

@@ -38,7 +38,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from body_models import model as body_model_lib
 from body_models import rotations
 from body_models import vposer
 from neuralannot_jax.data import joint_sets
@@ -164,11 +163,13 @@ FINGER_BEND_SCALE = 10.0
 
 
 def finger_overextension(model, params):
-  """`finger_prior.overextension` of one MANO hand: params {smplx name: (n,)}, hand_pose
-  as the model takes it (PCA coefficients or 45 numbers, relative to the mean) -> scalar."""
-  pose = body_model_lib.full_pose(model, {'hand_pose': params['hand_pose']}, ())  # (1, 16, 3)
-  rotmats = rotations.axis_angle_to_matrix(pose[0, 1:])
-  return finger_prior.overextension(rotmats, finger_prior.finger_hinges(model.joint_template))
+  """`finger_prior.hand_overextension` of one MANO hand: params {smplx name: (n,)},
+  hand_pose as the model takes it (PCA coefficients or 45 numbers, relative to the mean)
+  -> scalar."""
+  pose = params['hand_pose']
+  if 'hand_pose' in model.hand_components:
+    pose = pose @ model.hand_components['hand_pose']
+  return finger_prior.hand_overextension(pose, model.joint_template, model.pose_mean)
 
 
 def _stage_loss(params, stage, *, model, mapping, plan, vp, j2d, valid, focal, princpt,

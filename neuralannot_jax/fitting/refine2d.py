@@ -87,8 +87,9 @@ def refine_2d(model, joints_2d, valid, mapping, start, *, focal, princpt, steps=
   person the wrong way, which the labelled left/right sides show. With `try_palm`, a hand
   is also tried with its tilt mirrored in depth (`body_models.mirror.palm_twin`), which
   the 2D joints cannot tell apart and the fingers' bend ('bending':
-  `fit2d.finger_overextension`) can. (Starting from the facing twin instead, `body_models.mirror.facing_twin`, scored 9 mm worse on the
-  comparison's COCO-style set: annotation's facing check has already chosen between them.)
+  `fit2d.finger_overextension`) can. (Starting from the facing twin instead,
+  `body_models.mirror.facing_twin`, scored 9 mm worse on the comparison's COCO-style set:
+  annotation's facing check has already chosen between them.)
 
   Args:
     model: `body_models.BodyModel` (SMPL, SMPL-X or MANO) with full hand poses (no PCA).

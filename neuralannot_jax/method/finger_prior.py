@@ -62,9 +62,7 @@ def finger_hinges(rest_joints):
      allowance (H,): sin of the hyperextension left free).
   """
   j = jnp.asarray(rest_joints)
-  names = list(skeletons.MANO_JOINTS)
-  at = lambda n: j[names.index(n)]
-  palm = jnp.cross(at('index1') - at('wrist'), at('pinky1') - at('wrist'))  # out of the palm
+  palm = mirror.palm_normal(j, jnp)
   rows = _hinge_table()
   index = np.array([r[0] for r in rows], np.int32)
   below = jnp.stack([j[c] - j[k] if c >= 0 else j[k] - j[p] for _, p, k, c, _ in rows])
