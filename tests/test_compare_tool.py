@@ -127,6 +127,9 @@ def test_report_only_reports_finished_runs_and_runs_nothing(tmp_path, monkeypatc
   text = out.read_text()
   assert '| NeuralAnnot (ours) | 9.8 |' in text and 'SMPLify-X style fitting |' not in text
   assert 'ResNet-50' in text and 'Table 5' not in text
+  # It recorded no code fingerprint: reported, but flagged as another code's.
+  assert "**Made by other code than the tool's present code:** hand_3d/neuralannot" in text
+  assert 'Wall time of all' not in text        # nor its wall time
   # Nothing finished under these settings: no report, and the stale one is gone.
   with pytest.raises(SystemExit, match='no finished run'):
     tool.main(argv + ['--set', 'model.depth=34'])
@@ -157,3 +160,45 @@ def test_the_runs_of_a_regime_share_one_rendered_set(tmp_path):
   (broken / 'data').symlink_to(tmp_path / 'nowhere')
   tool.share_rendered_set(str(network), str(broken), 'freihand')
   assert (broken / 'data' / 'freihand' / '.complete').exists()
+
+
+def test_a_run_made_by_other_code_is_flagged_and_the_wall_time_summed(tmp_path, capsys):
+  tool = _tool()
+  for name, code, wall in (('neuralannot', tool.code_fingerprint(), 600.0),
+                           ('smplify', '0123456789ab', 120.0)):
+    run = tmp_path / 'hand_3d' / name
+    (run / 'train').mkdir(parents=True)
+    (run / 'train' / 'metrics.jsonl').write_text(
+        json.dumps({'step': 40, 'images_per_s': 320.0}) + '\n')
+    (run / 'comparison.json').write_text(json.dumps(
+        {**_result(9.8, 8.8), 'train_steps': 40, 'settings': {}, 'code': code,
+         'wall_seconds': wall}))
+  out = tmp_path / 'report.md'
+  tool.main(['--regimes', 'hand_3d', '--steps', '40', '--num_images', '10', '--workdir',
+             str(tmp_path), '--out', str(out), '--report_only'])
+  text = out.read_text()
+  assert "other code than the tool's present code:** hand_3d/smplify (" in text
+  assert 'hand_3d/neuralannot' not in text
+  assert f"{tmp_path / 'hand_3d' / 'smplify'} was finished by other code" in capsys.readouterr().err
+  assert 'Wall time of all 2 runs: 12 min' in text
+
+
+def test_the_code_fingerprint_follows_the_code_the_runs_execute(tmp_path, monkeypatch):
+  tool = _tool()
+  monkeypatch.setattr(tool, 'REPO', str(tmp_path))
+  module = tmp_path / 'neuralannot_jax' / 'method' / 'losses.py'
+  module.parent.mkdir(parents=True)
+  module.write_text('WEIGHT = 1.0\n')
+  (tmp_path / 'configs').mkdir()
+  (tmp_path / 'configs' / 'synthetic_body.py').write_text('STEPS = 600\n')
+  before = tool.code_fingerprint()
+  assert len(before) == 12
+  module.write_text('WEIGHT = 2.0\n')
+  assert tool.code_fingerprint() != before
+  module.write_text('WEIGHT = 1.0\n')
+  (tmp_path / 'neuralannot_jax' / '__pycache__').mkdir()
+  (tmp_path / 'neuralannot_jax' / '__pycache__' / 'losses.cpython-312.pyc').write_bytes(b'x')
+  (tmp_path / 'notes.txt').write_text('not code')
+  assert tool.code_fingerprint() == before     # caches and other files do not count
+  (tmp_path / 'configs' / 'synthetic_body.py').write_text('STEPS = 900\n')
+  assert tool.code_fingerprint() != before     # configs do

@@ -22,7 +22,8 @@ All start from configs/synthetic_body.py (ResNet-18 at 64 px for the network); t
 sets the set, family and mode per regime, and --set FIELD=VALUE any field in every run
 (tools/compare_on_gpu.sh: ResNet-50 at 256 px on a GPU, the regimes as parallel processes
 gathered by --report_only). Each run has its own work directory under
---workdir and resumes like the main job, so a killed comparison continues. Wall time per
+--workdir and resumes like the main job, so a killed comparison continues; a finished run is
+reused, and flagged in the report when other code made it (`code_fingerprint`). Wall time per
 sample: the fit's seconds / samples; for the network (train + annotate) / samples and the
 annotation pass alone (its training is paid once per dataset).
 """
@@ -30,10 +31,12 @@ annotation pass alone (its training is paid once per dataset).
 import argparse
 import ast
 import datetime
+import hashlib
 import json
 import os
 import platform
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_CONFIG = os.path.join(REPO, 'configs', 'synthetic_body.py')
@@ -59,6 +62,8 @@ LABELS = {'smplify': 'SMPLify-X style fitting', 'neuralannot': 'NeuralAnnot (our
 # parameters a minor term beside the 2D joints.
 TWO_STAGE_WEIGHTS = {'rot_weight': 20.0, 'betas_weight': 2.0}
 # The paper's direction (Tables 4 and 5, MPJPE mm, SMPLify-X vs NeuralAnnot).
+# What a run's numbers depend on: a finished run made by other code is flagged when reused.
+CODE_DIRS = ('neuralannot_jax', 'body_models', 'configs')
 PAPER = ('Human3.6M from 3D joints: 13.1 vs 8.5 mm MPJPE; 3DPW from 2D joints: 147.4 vs '
          '60.1 mm MPJPE (NeuralAnnot, CVPRW 2022).')
 
@@ -160,6 +165,7 @@ def run_regime(regime, args):
   if two_stage_steps(regime, args):
     annotators += ['neuralannot_2', 'neuralannot_2_refine']
   settings = user_settings(args)
+  code = code_fingerprint()
   for annotator in annotators:
     config = regime_config(regime, annotator, args, prior)
     workdir = os.path.abspath(config.workdir)
@@ -175,6 +181,11 @@ def run_regime(regime, args):
         result = None    # another schedule's network: train on (or again) and re-annotate
       elif result.get('settings', {}) != settings:
         result = None    # made under other --set fields: not this comparison's
+      elif result.get('code') != code:
+        # Kept (a resumed comparison must not redo hours of work), but never silently.
+        print(f'warning: {workdir} was finished by other code ({result.get("code", "unrecorded")}, this is '
+              f'{code}); reported as it is. Delete it to run it again.', file=sys.stderr)
+        result['other_code'] = True
     if annotator.startswith('neuralannot_2') and 'neuralannot_refine' not in results:
       continue     # stage two without its stage one (--report_only): no fair row
     if result is None and getattr(args, 'report_only', False):
@@ -182,13 +193,16 @@ def run_regime(regime, args):
     if result is None:
       share_rendered_set(os.path.join(args.workdir, regime, 'neuralannot'), workdir,
                          REGIMES[regime][0])
+      start = time.time()
       summary = experiment.run(config)
+      wall = time.time() - start
       with open(os.path.join(workdir, f'{output}.record.json')) as f:
         record = json.load(f)
       scores = summary['evaluation']
       result = {'samples': int(record['samples']), 'annotate_seconds': float(record['seconds']),
                 'train_seconds': summary.get('train_seconds'),
                 'train_steps': int(config.train.num_steps), 'settings': settings,
+                'code': code, 'wall_seconds': wall,
                 **{k: scores[k] for k in ('mpjpe', 'pa_mpjpe', 'mpvpe', 'pa_mpvpe')}}
       if 'implausible_pct' in scores:
         result['implausible_pct'] = scores['implausible_pct']
@@ -210,6 +224,22 @@ def run_regime(regime, args):
       prior = candidate if os.path.exists(candidate) else ''
     results[annotator] = result
   return results
+
+
+def code_fingerprint():
+  """12 hex digits of a hash over the Python files the runs execute (`CODE_DIRS` and this
+  tool): equal for equal code, whether installed from git or copied."""
+  digest = hashlib.sha1()
+  files = [os.path.abspath(__file__)]
+  for top in CODE_DIRS:
+    for root, dirs, names in os.walk(os.path.join(REPO, top)):
+      dirs[:] = sorted(d for d in dirs if d != '__pycache__')
+      files += [os.path.join(root, n) for n in sorted(names) if n.endswith('.py')]
+  for path in files:
+    digest.update(os.path.relpath(path, REPO).encode() + b'\0')
+    with open(path, 'rb') as f:
+      digest.update(f.read() + b'\0')
+  return digest.hexdigest()[:12]
 
 
 def share_rendered_set(source_workdir, workdir, kind):
@@ -292,11 +322,30 @@ def markdown(results, args):
       lines.append('| ' + ' | '.join(row) + ' |')
     lines.append('')
   lines += world_frame_table(results)
+  lines += provenance(results)
   lines += [f'Paper, for the direction: {PAPER}', '',
             'Times are wall clock on this machine for the whole set (compilation included) '
             'divided by its samples, averaged over the table\'s regimes; SMPLify-X itself '
             'reports about a minute per image on a GPU.', '']
   return '\n'.join(lines)
+
+
+def provenance(results):
+  """Lines on the runs themselves: their summed wall time (when every run recorded it), and
+  which reused runs other code made."""
+  runs = [(f'{regime}/{name}', run) for regime, by_name in results.items()
+          for name, run in by_name.items()]
+  lines = []
+  if runs and all('wall_seconds' in run for _, run in runs):
+    total = sum(run['wall_seconds'] for _, run in runs)
+    lines += [f'Wall time of all {len(runs)} runs: {total / 60:.0f} min (each run once: stage '
+              'two\'s time per sample above includes stage one, this does not count it twice).',
+              '']
+  stale = [name for name, run in runs if run.get('other_code')]
+  if stale:
+    lines += [f'**Made by other code than the tool\'s present code:** {", ".join(stale)} '
+              '(finished runs are reused; delete their work directories to run them again).', '']
+  return lines
 
 
 def machine():
