@@ -41,6 +41,7 @@ from neuralannot_jax import checkpoints
 from neuralannot_jax import export
 from neuralannot_jax import shards
 from neuralannot_jax import train as train_lib
+from neuralannot_jax import two_stage_plan
 from neuralannot_jax import world_frame
 from neuralannot_jax.data import joint_sets
 from neuralannot_jax.data import views
@@ -161,12 +162,17 @@ def default_config():
   # network with an L1 on rotations and shape, beside the joint terms. Empty: off.
   c.train.two_stage = ml_collections.ConfigDict()
   c.train.two_stage.init = ''
-  c.train.two_stage.rot_weight = 0.1
-  c.train.two_stage.betas_weight = 0.01
+  # Its weights (`two_stage.DEFAULT_WEIGHTS`, the comparison's).
+  c.train.two_stage.rot_weight = 20.0
+  c.train.two_stage.betas_weight = 2.0
   # Stage two's starting network: a finished run's work directory (stage one's, or its
   # train/ folder); its latest network starts this run, with a fresh optimizer and no warm
   # start. Empty: from scratch (or model.backbone_weights), as the paper trains stage two.
   c.train.two_stage.init_weights = ''
+  # One command, both stages (`two_stage_plan`): > 0 trains stage one (train.num_steps) in
+  # <workdir>/stage_one, refines its annotation per sample, then trains this many more steps
+  # in <workdir> on it (init / init_weights set to stage one's) and annotates. 0: one stage.
+  c.train.two_stage.steps = 0
 
   c.annotate = ml_collections.ConfigDict()
   c.annotate.batch_size = 64
@@ -611,7 +617,22 @@ def latest_step(tconfig, train_dir):
 
 
 def run(config):
-  """Run the configured stages; returns a summary dict (also printed by `main`)."""
+  """Run the configured stages; returns a summary dict (also printed by `main`).
+
+  With `train.two_stage.steps` > 0, stage one first (`two_stage_plan`): its summary is
+  the returned one's 'stage_one'.
+  """
+  if two_stage_plan.wanted(config):
+    one, two = two_stage_plan.stage_configs(config)
+    first = run(one)
+    if jax.process_index() == 0:
+      for source, target in two_stage_plan.shared_files(one, two):
+        link(source, target)
+    distributed.barrier('stage_one')
+    summary = run(two)
+    summary['stage_one'] = first
+    summary['seconds'] += first['seconds']
+    return summary
   workdir = _path(config.workdir)
   os.makedirs(workdir, exist_ok=True)
   todo = stages(config)
@@ -792,6 +813,19 @@ def run(config):
         regressor=_path(config.model.regressor) or None, warnings=warnings)
   summary['seconds'] = time.perf_counter() - start
   return summary
+
+
+def link(source, target):
+  """Makes `target` a relative link to `source` where `source` exists and `target` does not
+  (a link left pointing nowhere is replaced): what one run made, another reads."""
+  if not os.path.exists(source):
+    return
+  if os.path.islink(target) and not os.path.exists(target):
+    os.remove(target)
+  if os.path.lexists(target):
+    return
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  os.symlink(os.path.relpath(source, os.path.dirname(target)), target)
 
 
 def samples_record(config, samples):

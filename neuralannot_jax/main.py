@@ -12,6 +12,8 @@ Examples:
       --config.dataset.root=~/data/coco --config.body_model.path=~/models --workdir=runs/coco
   python -m neuralannot_jax.main --config=configs/h36m_body.py --config.stages=annotate,evaluate
   python -m neuralannot_jax.main --config=configs/synthetic_wholebody.py   # body+hands+face
+  python -m neuralannot_jax.main --config=configs/coco_body.py ... \\
+      --config.train.two_stage.steps=20000    # both stages of two-stage training, in order
 
 A mistake in the config or the files (a missing file, a bad field) ends with one `error:`
 line and exit status 2; NEURALANNOT_TRACEBACK=1 shows the traceback instead.
@@ -165,8 +167,15 @@ def skipped_images(summary):
 
 
 def format_summary(summary):
-  """The closing lines of a run: where the pseudo-GTs are, speed, and their scores."""
-  lines = [f'work directory: {summary["workdir"]}',
+  """The closing lines of a run: where the pseudo-GTs are, speed, and their scores (a
+  two-stage run's stage one first)."""
+  lines = []
+  first = summary.get('stage_one')
+  if first:
+    lines += ['stage one (its refined pseudo-GTs supervise stage two):',
+              *('  ' + line for line in format_summary(first).splitlines()[:-1]),
+              'stage two:']
+  lines += [f'work directory: {summary["workdir"]}',
            f'samples: {summary["samples"]} ({summary["joint_set"]}); {summary["body_model"]}; '
            f'{summary["devices"]} x {summary["platform"]}']
   if summary.get('train_images_per_s') is not None:

@@ -56,11 +56,6 @@ LABELS = {'smplify': 'SMPLify-X style fitting', 'neuralannot': 'NeuralAnnot (our
           'neuralannot_refine': 'NeuralAnnot + per-sample refinement (ours)',
           'neuralannot_2': 'NeuralAnnot, two stages (ours)',
           'neuralannot_2_refine': 'NeuralAnnot, two stages + per-sample refinement (ours)'}
-# Stage two's parameter loss weights (`two_stage.loss`: mean |R - R'| and mean |betas -
-# betas'|). At 20 / 2 the body-from-2D network trained from scratch on its refined file
-# reached 137.7 mm (stage one 203.7, the fitter 154.2); the config's 0.1 / 0.01 leave the
-# parameters a minor term beside the 2D joints.
-TWO_STAGE_WEIGHTS = {'rot_weight': 20.0, 'betas_weight': 2.0}
 # The paper's direction (Tables 4 and 5, MPJPE mm, SMPLify-X vs NeuralAnnot).
 # What a run's numbers depend on: a finished run made by other code is flagged when reused.
 CODE_DIRS = ('neuralannot_jax', 'body_models', 'configs')
@@ -109,8 +104,7 @@ def regime_config(regime, annotator, args, vposer_path=''):
     overrides.update({
         'train.num_steps': more, 'train.lr_boundaries': (int(more * 0.8),),
         'train.two_stage.init': os.path.join(stage_one, 'pseudo_gt_refine.json'),
-        'train.two_stage.init_weights': stage_one,
-        **{f'train.two_stage.{k}': v for k, v in TWO_STAGE_WEIGHTS.items()}})
+        'train.two_stage.init_weights': stage_one})
   overrides.update(user_settings(args))   # --set: the user's word comes last
   return experiment.load_config(BASE_CONFIG, overrides)
 
@@ -380,10 +374,12 @@ def two_stage_sentence(args):
                          ((mocap, '3D'), (wild, '2D')) if n)
   if not (mocap and wild):
     lengths += ' (from ' + ('2D' if mocap else '3D') + ' joints: one stage only)'
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  weights = experiment.load_config(BASE_CONFIG, user_settings(args)).train.two_stage
   return (f' Two stages: the network then trains {lengths}, '
           f'from where it stopped, with an L1 to its own refined '
-          f'pseudo-GTs (rotation weight {TWO_STAGE_WEIGHTS["rot_weight"]:g}, shape '
-          f'{TWO_STAGE_WEIGHTS["betas_weight"]:g}); its time includes stage one and the '
+          f'pseudo-GTs (rotation weight {weights.rot_weight:g}, shape '
+          f'{weights.betas_weight:g}); its time includes stage one and the '
           'refinement that made its targets.')
 
 

@@ -383,11 +383,12 @@ _IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff', '.
 
 
 def source_fingerprint(manual_dir, exclude=None):
-  """sha1 of the source folder's absolute path and of (relative path, size, mtime) of every
+  """sha1 of the source folder's real path and of (relative path, size, mtime) of every
   file under it except images and the folder `exclude` (a tfds data_dir inside it): what a
-  build was read from."""
-  root = os.path.abspath(os.fspath(manual_dir))
-  exclude = None if exclude is None else os.path.abspath(os.fspath(exclude))
+  build was read from. A link to the folder is the folder (a two-stage run's stage two
+  reads stage one's rendered set through one)."""
+  root = os.path.realpath(os.fspath(manual_dir))
+  exclude = None if exclude is None else os.path.realpath(os.fspath(exclude))
   digest = hashlib.sha1(root.encode())
   for folder, dirs, files in os.walk(root):
     dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) != exclude)
