@@ -241,15 +241,10 @@ def share_rendered_set(source_workdir, workdir, kind):
   of a regime renders the same set (same kind, size, count, seed; the run checks the set's
   marker), and rendering it again cost a minute per run. Only a finished set (its marker
   written) is shared; the link is relative, so the work directories can move together."""
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
   source, target = (os.path.abspath(os.path.join(w, 'data')) for w in (source_workdir, workdir))
-  if source == target or not os.path.exists(os.path.join(source, kind, '.complete')):
-    return
-  if os.path.islink(target) and not os.path.exists(target):
-    os.remove(target)     # a link left pointing nowhere
-  if os.path.lexists(target):
-    return
-  os.makedirs(workdir, exist_ok=True)
-  os.symlink(os.path.relpath(source, workdir), target)
+  if source != target and os.path.exists(os.path.join(source, kind, '.complete')):
+    experiment.link(source, target)
 
 
 def train_seconds(workdir, batch_size):
