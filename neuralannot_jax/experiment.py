@@ -624,7 +624,12 @@ def run(config):
   """
   if two_stage_plan.wanted(config):
     one, two = two_stage_plan.stage_configs(config)
+    stage_two_train = os.path.join(_path(two.workdir), 'train')
+    two_stage_plan.check_stage_two(stage_two_train)    # before hours of stage one
     first = run(one)
+    two_stage_plan.check_stage_two(stage_two_train, two_stage_plan.stamp(
+        os.path.join(_path(one.workdir), one.annotate.output + '.record.json')),
+                                   record=jax.process_index() == 0)
     if jax.process_index() == 0:
       for source, target in two_stage_plan.shared_files(one, two):
         link(source, target)
@@ -695,6 +700,9 @@ def run(config):
       made_from = {'step': int(config.annotate.step) or latest_step(tconfig, train_dir),
                    'batch_norm_batches': int(config.annotate.batch_norm_batches),
                    'check_facing': bool(config.annotate.check_facing)}
+      trained_on = two_stage_plan.recorded_stamp(train_dir)
+      if trained_on:    # a one-command stage two: which annotation of stage one it learned
+        made_from['trained_on'] = trained_on
       if annotate_lib.palm_applies(train_lib.head_spec(tconfig)):
         made_from['check_palm'] = bool(config.annotate.check_palm)
       if annotator_name(config) == 'neuralannot_refine':

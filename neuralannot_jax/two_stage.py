@@ -28,8 +28,9 @@ from neuralannot_jax import evaluate
 
 # Loss weights of the parameter terms (ours; the paper gives none): the mean absolute
 # rotation-matrix entry and the mean absolute beta. At 20 / 2 the comparison's body network
-# from 2D joints, trained on its refined file, reached 137.7 mm MPJPE (stage one 203.7, the
-# fitter 154.2); at 0.1 / 0.01 the parameters were a minor term beside the 2D joints.
+# from 2D joints, trained from scratch on stage one's refined file, reached 137.7 mm MPJPE
+# (stage one 203.7, the fitter 154.2); at 0.1 / 0.01 the parameters were a minor term
+# beside the 2D joints.
 DEFAULT_WEIGHTS = {'param_rot': 20.0, 'param_betas': 2.0}
 MIRROR = np.diag([-1.0, 1.0, 1.0])
 

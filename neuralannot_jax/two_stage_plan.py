@@ -17,12 +17,16 @@ all four regimes (COMPARISON.md). `stage_configs` only derives the two configs;
 """
 
 import copy
+import hashlib
+import json
 import os
 
 # Stage one's work directory, inside the run's.
 STAGE_ONE = 'stage_one'
 # What stage two trains on: stage one's refined annotation.
 STAGE_ONE_OUTPUT = 'pseudo_gt_refine'
+# In stage two's train folder: which annotation of stage one it was trained on (`stamp`).
+STAMP = 'stage_one.json'
 
 
 def wanted(config):
@@ -43,6 +47,12 @@ def stage_configs(config):
     raise ValueError('train.two_stage.steps runs stage one itself: leave train.two_stage.init '
                      'and train.two_stage.init_weights empty (they are for a stage two whose '
                      'stage one you ran yourself)')
+  if int(t.num_steps) <= 0:
+    raise ValueError(f'train.num_steps is {t.num_steps}: stage one needs at least one step')
+  if config.body_model.family == 'flame':
+    raise ValueError('train.two_stage.steps: stage two learns from stage one\'s annotation '
+                     'refined per sample, and FLAME faces have no per-sample fit (set '
+                     'train.two_stage.steps=0 for faces)')
   if str(config.annotator) == 'smplify':
     raise ValueError('train.two_stage.steps trains the network twice; the smplify annotator '
                      'trains nothing (set train.two_stage.steps=0)')
@@ -64,14 +74,56 @@ def stage_configs(config):
   with two.unlocked():
     two.workdir = workdir
     two.train.num_steps = steps
-    # The learning-rate drops at the same fractions of stage two's steps as of stage one's.
-    two.train.lr_boundaries = tuple(max(int(b * steps / int(t.num_steps)), 1)
-                                    for b in t.lr_boundaries)
+    # The learning-rate drops at the same fractions of stage two's steps as of stage one's
+    # (drops that fall on one step merge: a very short stage two drops once).
+    two.train.lr_boundaries = tuple(sorted({max(int(b * steps / int(t.num_steps)), 1)
+                                            for b in t.lr_boundaries}))
     two.train.two_stage.init = os.path.join(one_dir, STAGE_ONE_OUTPUT + '.json')
     two.train.two_stage.init_weights = one_dir
     two.train.two_stage.steps = 0
     two.dataset.data_dir = one.dataset.data_dir
   return one, two
+
+
+def stamp(stage_one_record):
+  """What stage two's network was trained from: a digest of stage one's annotation record
+  (`<output>.record.json`: its checkpoint step, settings and time), which changes whenever
+  stage one annotates again."""
+  with open(stage_one_record, 'rb') as f:
+    return {'stage_one_annotation': hashlib.sha1(f.read()).hexdigest()}
+
+
+def check_stage_two(train_dir, expected=None, record=True):
+  """Refuses a stage-two train folder that holds a network trained from anything but this
+  stage one (a one-stage run's, or one trained before stage one annotated again); records
+  `expected` (a `stamp`) when the folder holds none yet. With `expected` None, checks only
+  that a folder holding checkpoints is a stage two's at all. Every process checks; one
+  records (`record`).
+
+  Raises:
+    ValueError: naming the folder, and what to delete.
+  """
+  recorded = recorded_stamp(train_dir)
+  checkpoints = os.path.join(train_dir, 'checkpoints')
+  trained = os.path.isdir(checkpoints) and bool(os.listdir(checkpoints))
+  if trained and (recorded is None or (expected is not None and recorded != expected)):
+    what = ('a network trained without this stage one (a one-stage run\'s?)' if recorded is None
+            else 'a stage two trained on an earlier annotation of stage one')
+    raise ValueError(f'{train_dir} holds {what}; stage two would resume it. Delete '
+                     f'{train_dir} (and the run\'s pseudo-GT files) or use another --workdir')
+  if record and expected is not None and recorded != expected:
+    os.makedirs(train_dir, exist_ok=True)
+    with open(os.path.join(train_dir, STAMP), 'w') as f:
+      json.dump(expected, f)
+
+
+def recorded_stamp(train_dir):
+  """The `stamp` a stage two's train folder holds, or None (not a stage two's)."""
+  path = os.path.join(train_dir, STAMP)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def shared_files(one, two):

@@ -36,12 +36,19 @@ def test_stage_two_trains_on_stage_ones_refined_file_from_its_network(tmp_path):
   # The config itself is left as it was.
   assert config.train.two_stage.steps == 500 and config.workdir == str(tmp_path)
   assert not two_stage_plan.wanted(_config(str(tmp_path)))
+  # A very short stage two drops the rate once where the drops would fall on one step.
+  short = _config(str(tmp_path), **{'train.num_steps': 20000,
+                                    'train.lr_boundaries': (16000, 18000),
+                                    'train.two_stage.steps': 5})
+  assert tuple(two_stage_plan.stage_configs(short)[1].train.lr_boundaries) == (4,)
 
 
 @pytest.mark.parametrize('overrides, match', [
     ({'train.two_stage.init': 'stage_one/pseudo_gt.json'}, 'leave train.two_stage.init'),
     ({'annotator': 'smplify'}, 'trains nothing'),
-    ({'stages': 'annotate,evaluate'}, 'must include train')])
+    ({'stages': 'annotate,evaluate'}, 'must include train'),
+    ({'train.num_steps': 0}, 'at least one step'),
+    ({'body_model.family': 'flame'}, 'FLAME faces have no per-sample fit')])
 def test_a_two_stage_config_that_contradicts_itself_is_refused(tmp_path, overrides, match):
   config = _config(str(tmp_path), **{'train.two_stage.steps': 5, **overrides})
   with pytest.raises(ValueError, match=match):
@@ -79,3 +86,15 @@ def test_one_command_runs_both_stages_and_a_rerun_keeps_them(tmp_path, caplog):
   assert text.count('done in') == 1
   again = experiment.run(_config(workdir, **two_stages))
   assert 'annotated' not in again and 'annotated' not in again['stage_one']   # both kept
+  # Stage one annotated again (other refinement settings): the stage two that learned from
+  # its earlier file is not resumed as if it had learned from this one.
+  with pytest.raises(ValueError, match='trained on an earlier annotation of stage one'):
+    experiment.run(_config(workdir, **{**two_stages, 'fitting.refine_steps': 6}))
+
+
+def test_a_one_stage_runs_network_is_never_taken_for_stage_two(tmp_path):
+  checkpoints = tmp_path / 'train' / 'checkpoints' / '2'
+  checkpoints.mkdir(parents=True)       # what a one-stage run leaves in its work directory
+  with pytest.raises(ValueError, match='trained without this stage one'):
+    experiment.run(_config(str(tmp_path), **{'train.two_stage.steps': 2}))
+  assert not (tmp_path / 'stage_one').exists()       # refused before stage one ran

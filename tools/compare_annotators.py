@@ -328,8 +328,9 @@ def provenance(results):
   if runs and all('wall_seconds' in run for _, run in runs):
     total = sum(run['wall_seconds'] for _, run in runs)
     lines += [f'Wall time of all {len(runs)} runs: {total / 60:.0f} min (each run once: stage '
-              'two\'s time per sample above includes stage one, this does not count it twice).',
-              '']
+              'two\'s time per sample above includes stage one, this does not count it twice; '
+              'a run stopped and resumed counts its last attempt only, and runs made in '
+              'parallel add up).', '']
   stale = [name for name, run in runs if run.get('other_code')]
   if stale:
     lines += [f'**Made by other code than the tool\'s present code:** {", ".join(stale)} '

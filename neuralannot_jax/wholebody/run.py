@@ -34,6 +34,7 @@ import body_models
 from neuralannot_jax import evaluate
 from neuralannot_jax import experiment
 from neuralannot_jax import export
+from neuralannot_jax import two_stage_plan
 from neuralannot_jax.wholebody import evaluate as wholebody_eval
 from neuralannot_jax.wholebody import merge as wholebody
 
@@ -202,8 +203,12 @@ def run(config):
   summary = {'workdir': workdir, 'parts': {}, 'devices': jax.device_count(),
              'platform': jax.devices()[0].platform}
   files = {}
-  for name in PARTS:
-    part = part_config(config, name, model_root, root, options, gt_file)
+  parts = {name: part_config(config, name, model_root, root, options, gt_file)
+           for name in PARTS}
+  for part in parts.values():
+    if two_stage_plan.wanted(part):
+      two_stage_plan.stage_configs(part)   # a part it refuses is refused before hours of work
+  for name, part in parts.items():
     logging.info('whole body: the %s part (%s) in %s', name, part.body_model.family,
                  part.workdir)
     t0 = time.perf_counter()
