@@ -233,3 +233,19 @@ def test_the_coco_config_holds_three_paper_setting_parts():
   assert (part.dataset.root, part.body_model.path) == ('/coco', '/models')
   with pytest.raises(ValueError, match='dataset.root is empty'):
     wholebody_run.prepare_data(config, '/models')
+
+
+def test_a_part_two_stage_training_cannot_run_is_refused_before_any_part_runs(tmp_path,
+                                                                              monkeypatch):
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  def no_part(config):
+    raise AssertionError(f'a part ran: {config.workdir}')
+  monkeypatch.setattr(experiment, 'run', no_part)
+  config = _config('synthetic_wholebody', str(tmp_path))
+  config.progress = False
+  config.dataset.synthetic.num_images = 2
+  config.dataset.synthetic.size = 160
+  config.parts.body.train.two_stage.steps = 5     # fine for the body ...
+  config.parts.face.train.two_stage.steps = 5     # ... but faces have no per-sample fit
+  with pytest.raises(ValueError, match='FLAME faces have no per-sample fit'):
+    wholebody_run.run(config)
