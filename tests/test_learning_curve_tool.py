@@ -10,7 +10,7 @@ import module_files  # pylint: disable=wrong-import-order
 
 
 def _tool():
-  return module_files.tool('learning_curve')   # it imports compare_annotators
+  return module_files.tool('learning_curve')   # it imports comparison_regimes
 
 
 def _scores(mpjpe):

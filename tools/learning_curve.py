@@ -4,7 +4,7 @@
     python tools/learning_curve.py --regimes body_3d,body_2d,hand_3d,hand_2d
 
 Answers issue 16's question "does more training, or a bigger fitting budget, help, and where
-does each stop?". For each regime (`compare_annotators.REGIMES`, same synthetic sets, noise
+does each stop?". For each regime (`comparison_regimes.REGIMES`, same synthetic sets, noise
 and defects as the comparison, in work directories of its own):
 
   network  trains `--steps` steps once, keeping a checkpoint every steps / points; each kept
@@ -29,7 +29,7 @@ import sys
 import cv2
 import numpy as np
 
-import compare_annotators as compare
+import comparison_regimes
 
 
 def _evaluate(config):
@@ -60,7 +60,7 @@ def _with(config, overrides):
 def network_curve(regime, args):
   """([(step, seconds per sample, scores)] at each kept checkpoint, the pose prior's path)."""
   from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
-  config = _with(compare.regime_config(regime, 'neuralannot', args), {
+  config = _with(comparison_regimes.regime_config(regime, 'neuralannot', args), {
       'stages': 'train', 'train.checkpoint_every': max(args.steps // args.points, 1),
       'train.max_to_keep': args.points + 1})
   experiment.run(config)                  # trains, or resumes a stopped run
@@ -84,8 +84,8 @@ def network_curve(regime, args):
 
 def fitter_curve(regime, args, prior):
   """[(fraction, seconds per sample, scores)] of the fitter at fractions of its budget."""
-  base = compare.regime_config(regime, 'smplify', args, prior)
-  key = 'steps_3d' if compare.REGIMES[regime][2] == 'mocap' else 'steps_per_stage'
+  base = comparison_regimes.regime_config(regime, 'smplify', args, prior)
+  key = 'steps_3d' if comparison_regimes.REGIMES[regime][2] == 'mocap' else 'steps_per_stage'
   points = []
   for fraction in args.fit_fractions:
     steps = max(int(round(base.fitting[key] * fraction)), 1)
@@ -141,7 +141,7 @@ def markdown(curves, args, figure):
            'fit, compilation included. Figure: '
            f'[{os.path.basename(figure)}]({os.path.basename(figure)}).', '']
   for regime, (network, fitter) in curves.items():
-    lines += [f'## {compare.REGIMES[regime][3]}', '',
+    lines += [f'## {comparison_regimes.REGIMES[regime][3]}', '',
               '| annotator | step / budget | s/sample | MPJPE | PA-MPJPE | MPVPE | implausible % |',
               '|---|---|---|---|---|---|---|']
     for name, points, label in (('network', network, lambda p: f'step {p[0]}'),
@@ -161,20 +161,20 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--regimes', default='body_2d',
-                      help=f'comma-separated subset of {",".join(compare.REGIMES)}')
+                      help=f'comma-separated subset of {",".join(comparison_regimes.REGIMES)}')
   parser.add_argument('--num_images', type=int, default=480, help='images per synthetic set')
   parser.add_argument('--steps', type=int, default=1200, help='network training steps')
   parser.add_argument('--points', type=int, default=6, help='checkpoints scored along them')
   parser.add_argument('--fit_fractions', default='0.25,0.5,1',
                       help='fitter budgets, as fractions of its default steps')
-  compare.add_set_options(parser)
+  comparison_regimes.add_set_options(parser)
   parser.add_argument('--workdir', default='work_dir/learning_curve',
                       help='work directories, one per regime and annotator (resumable)')
   parser.add_argument('--out', default='LEARNING_CURVE.md', help='the Markdown table')
   args = parser.parse_args(argv)
   args.argv = argv
   args.fit_fractions = [float(x) for x in args.fit_fractions.split(',') if x.strip()]
-  regimes = compare.parse_regimes(parser, args.regimes)
+  regimes = comparison_regimes.parse_regimes(parser, args.regimes)
   if args.points < 1 or args.steps < args.points:
     parser.error('--points must be at least 1 and at most --steps')
   curves = {}
