@@ -9,7 +9,6 @@ import json
 import os
 
 import cv2
-import jax
 import numpy as np
 import pytest
 

@@ -40,7 +40,6 @@ def geometry(family, gender='neutral'):
 def template(parts, head):
   """Per-vertex attributes of the assembled parts (before any reordering)."""
   verts, faces, part_of, starts = rig.assemble(parts)
-  n = len(verts)
 
   def gather(key, default):
     return np.concatenate([p.get(key, np.broadcast_to(default, (len(p['verts']),) +

@@ -89,7 +89,7 @@ def head_part(count, centre, radii, roles):
   part['verts'] = head_point(d, centre, radii)
   part['axis'] = np.repeat(np.asarray(centre, np.float64)[None], count, 0)
   part['head_dir'] = d
-  dx, dy, dz = d[:, 0], d[:, 1], d[:, 2]
+  dy, dz = d[:, 1], d[:, 2]
   jaw = smoothstep(dy, -0.2, -0.5) * smoothstep(dz, -0.15, 0.35) if roles['jaw'] else 0 * dy
   below = smoothstep(dy, -0.55, -0.95) * (1 - jaw)
   weights = {roles['head']: 1 - jaw - below, roles['below']: below}
