@@ -41,6 +41,7 @@ from neuralannot_jax import checkpoints
 from neuralannot_jax import export
 from neuralannot_jax import shards
 from neuralannot_jax import train as train_lib
+from neuralannot_jax import two_stage
 from neuralannot_jax import two_stage_plan
 from neuralannot_jax import world_frame
 from neuralannot_jax.data import joint_sets
@@ -162,9 +163,9 @@ def default_config():
   # network with an L1 on rotations and shape, beside the joint terms. Empty: off.
   c.train.two_stage = ml_collections.ConfigDict()
   c.train.two_stage.init = ''
-  # Its weights (`two_stage.DEFAULT_WEIGHTS`, the comparison's).
-  c.train.two_stage.rot_weight = 20.0
-  c.train.two_stage.betas_weight = 2.0
+  # Its weights (the comparison's; `two_stage.DEFAULT_WEIGHTS` says why).
+  c.train.two_stage.rot_weight = two_stage.DEFAULT_WEIGHTS['param_rot']
+  c.train.two_stage.betas_weight = two_stage.DEFAULT_WEIGHTS['param_betas']
   # Stage two's starting network: a finished run's work directory (stage one's, or its
   # train/ folder); its latest network starts this run, with a fresh optimizer and no warm
   # start. Empty: from scratch (or model.backbone_weights), as the paper trains stage two.

@@ -74,13 +74,15 @@ def test_stage_two_trains_on_from_stage_one_and_its_refined_file(tmp_path):
   two = regimes.regime_config('hand_3d', 'neuralannot_2', args)
   assert (two.train.num_steps, two.train.lr, two.stages) == (300, regimes.MOCAP_LR,
                                                              'train,annotate,evaluate')
-  assert regimes.regime_config('hand_3d', 'neuralannot_2_refine', args).stages == 'annotate,evaluate'
+  assert regimes.regime_config('hand_3d', 'neuralannot_2_refine',
+                               args).stages == 'annotate,evaluate'
   assert regimes.two_stage_steps('hand_3d', argparse.Namespace()) == 0
 
 
 def test_the_header_names_only_the_regimes_that_have_a_stage_two():
   report = _report()
-  both = report.two_stage_sentence(argparse.Namespace(two_stage_steps=600, wild_two_stage_steps=1500))
+  both = report.two_stage_sentence(argparse.Namespace(two_stage_steps=600,
+                                                     wild_two_stage_steps=1500))
   assert '600 more steps from 3D joints and 1500 more steps from 2D joints,' in both
   wild_only = report.two_stage_sentence(argparse.Namespace(two_stage_steps=0,
                                                          wild_two_stage_steps=1500))

@@ -79,8 +79,9 @@ def run_regime(regime, args):
         result = None    # made under other --set fields: not this comparison's
       elif result.get('code') != code:
         # Kept (a resumed comparison must not redo hours of work), but never silently.
-        print(f'warning: {workdir} was finished by other code ({result.get("code", "unrecorded")}, this is '
-              f'{code}); reported as it is. Delete it to run it again.', file=sys.stderr)
+        made_by = result.get('code', 'unrecorded')
+        print(f'warning: {workdir} was finished by other code ({made_by}, this is {code}); '
+              'reported as it is. Delete it to run it again.', file=sys.stderr)
         result['other_code'] = True
     if annotator.startswith('neuralannot_2') and 'neuralannot_refine' not in results:
       continue     # stage two without its stage one (--report_only): no fair row

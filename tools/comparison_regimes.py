@@ -77,6 +77,13 @@ def user_settings(args):
   return dict(getattr(args, 'set', None) or {})
 
 
+def base_config(args):
+  """configs/synthetic_body.py with the --set fields: what every run shares before the tool's
+  per-regime fields."""
+  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
+  return experiment.load_config(BASE_CONFIG, user_settings(args))
+
+
 def parse_setting(text):
   """'model.depth=50' -> ('model.depth', 50): the value as a Python literal, else the
   string (`--set model.compute_dtype=bfloat16`)."""

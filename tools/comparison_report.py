@@ -93,7 +93,8 @@ def world_frame_table(results):
            'MPVPE |', '|---|---|---|---|']
   for regime, annotator, res in rows:
     world = res['world_frame']
-    lines.append(f'| {comparison_regimes.REGIMES[regime][3]} | {LABELS[annotator]} | {res["mpjpe"]:.1f} / '
+    title = comparison_regimes.REGIMES[regime][3]
+    lines.append(f'| {title} | {LABELS[annotator]} | {res["mpjpe"]:.1f} / '
                  f'{res["mpvpe"]:.1f} | {world["mpjpe"]:.1f} / {world["pa_mpjpe"]:.1f} / '
                  f'{world["mpvpe"]:.1f} |')
   return lines + ['']
@@ -130,9 +131,8 @@ def machine():
 def network_sentence(args):
   """The network's settings as the runs used them (configs/synthetic_body.py and --set;
   the tool's per-regime fields do not touch these)."""
-  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
   settings = comparison_regimes.user_settings(args)
-  config = experiment.load_config(comparison_regimes.BASE_CONFIG, settings)
+  config = comparison_regimes.base_config(args)
   mocap_lr = settings.get('train.lr', comparison_regimes.MOCAP_LR)
   return (f'configs/synthetic_body.py{" with --set" if settings else ""}: ResNet-'
           f'{config.model.depth}, {config.model.crop_size} px crops from '
@@ -143,15 +143,15 @@ def network_sentence(args):
 
 def two_stage_sentence(args):
   """The header's words on stage two, or '' without it."""
-  mocap, wild = comparison_regimes.two_stage_steps('body_3d', args), comparison_regimes.two_stage_steps('body_2d', args)
+  mocap, wild = (comparison_regimes.two_stage_steps(regime, args)
+                 for regime in ('body_3d', 'body_2d'))
   if not (mocap or wild):
     return ''
   lengths = ' and '.join(f'{n} more steps from {what} joints' for n, what in
                          ((mocap, '3D'), (wild, '2D')) if n)
   if not (mocap and wild):
     lengths += ' (from ' + ('2D' if mocap else '3D') + ' joints: one stage only)'
-  from neuralannot_jax import experiment  # pylint: disable=import-outside-toplevel
-  weights = experiment.load_config(comparison_regimes.BASE_CONFIG, comparison_regimes.user_settings(args)).train.two_stage
+  weights = comparison_regimes.base_config(args).train.two_stage
   return (f' Two stages: the network then trains {lengths}, '
           f'from where it stopped, with an L1 to its own refined '
           f'pseudo-GTs (rotation weight {weights.rot_weight:g}, shape '
